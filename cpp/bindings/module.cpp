@@ -1,0 +1,203 @@
+// The only place where Python and the C++ core meet. Arrays arrive already
+// validated by the Python front; the checks here are a second line so that
+// nothing Python can pass reaches the core with a wrong size.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <Eigen/Core>
+#include <cstring>
+#include <optional>
+
+#include "densenn/sequential.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace py = pybind11;
+using namespace densenn;
+
+#ifndef DENSENN_MODULE
+#error "DENSENN_MODULE must name the extension module"
+#endif
+#ifndef DENSENN_ISA
+#error "DENSENN_ISA must name the instruction set the module was compiled for"
+#endif
+
+namespace {
+
+template <class T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw py::value_error(message);
+}
+
+template <class T>
+void check_matrix(const Array<T>& a, const char* name, long rows, long cols) {
+  require(a.ndim() == 2 && a.shape(0) == rows && a.shape(1) == cols,
+          std::string(name) + ": expected shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ").");
+}
+
+// A pass keeps the arrays it reads alive for as long as it runs.
+template <class T>
+struct PassHandle {
+  py::object model;  // keeps the model alive too
+  Array<T> x, y;
+  std::optional<Array<T>> w;
+  std::unique_ptr<DataPass<T>> pass;
+};
+
+template <class T>
+void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
+  using Model = Sequential<T>;
+  using Pass = PassHandle<T>;
+
+  // module_local: both ISA builds of this module may be imported in one process.
+  py::class_<Pass>(m, pass_name, py::module_local())
+      .def_property_readonly("steps", [](const Pass& p) { return p.pass->steps(); })
+      .def_property_readonly("steps_done", [](const Pass& p) { return p.pass->steps_done(); })
+      .def_property_readonly("done", [](const Pass& p) { return p.pass->done(); })
+      .def_property_readonly("loss", [](const Pass& p) { return p.pass->loss(); })
+      .def_property_readonly("metrics", [](const Pass& p) { return p.pass->metric_values(); })
+      .def(
+          "run",
+          [](Pass& p, long max_steps, double max_seconds) {
+            py::gil_scoped_release release;
+            return p.pass->run(max_steps, max_seconds);
+          },
+          py::arg("max_steps"), py::arg("max_seconds") = 0.0,
+          "Runs up to max_steps batches (returning early after max_seconds) with the GIL released.");
+
+  py::class_<Model>(m, model_name, py::module_local())
+      .def(py::init([](long input_dim, const std::vector<std::tuple<std::string, long, std::string, bool>>& layers,
+                       std::uint64_t seed) {
+             std::vector<LayerConfig> configs;
+             for (const auto& [type, units, activation, use_bias] : layers)
+               configs.push_back(LayerConfig{type, units, activation, use_bias});
+             return std::make_unique<Model>(input_dim, configs, seed);
+           }),
+           py::arg("input_dim"), py::arg("layers"), py::arg("seed"))
+      .def_property_readonly("input_dim", &Model::input_dim)
+      .def_property_readonly("output_dim", &Model::output_dim)
+      .def_property_readonly("target_cols", &Model::target_cols)
+      .def_property_readonly("backend", [](const Model& model) { return std::string(model.backend().name()); })
+      .def("weight_shapes",
+           [](const Model& model) {
+             std::vector<std::vector<Shape>> shapes;
+             for (const auto& layer : model.layers()) shapes.push_back(layer->weight_shapes());
+             return shapes;
+           })
+      // Views of the flat buffers; the model stays alive while a view exists.
+      .def_property_readonly("params",
+                             [](py::object self) {
+                               auto& v = self.cast<Model&>().params();
+                               return py::array_t<T>({py::ssize_t(v.size())}, {py::ssize_t(sizeof(T))}, v.data(), self);
+                             })
+      .def_property_readonly("optimizer_state",
+                             [](py::object self) {
+                               auto& v = self.cast<Model&>().optimizer_state();
+                               return py::array_t<T>({py::ssize_t(v.size())}, {py::ssize_t(sizeof(T))}, v.data(), self);
+                             })
+      .def(
+          "compile",
+          [](Model& model, const std::string& loss, const std::string& optimizer, double learning_rate,
+             double momentum, bool nesterov, double beta_1, double beta_2, double epsilon,
+             const std::vector<std::string>& metrics) {
+            OptimizerConfig config{optimizer, learning_rate, momentum, nesterov, beta_1, beta_2, epsilon};
+            model.compile(loss, config, metrics);  // std::invalid_argument -> ValueError
+          },
+          py::arg("loss"), py::arg("optimizer"), py::arg("learning_rate"), py::arg("momentum") = 0.0,
+          py::arg("nesterov") = false, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7,
+          py::arg("metrics") = std::vector<std::string>{})
+      .def_property_readonly("compiled", &Model::compiled)
+      .def_property(
+          "learning_rate", [](Model& model) { return model.optimizer().learning_rate; },
+          [](Model& model, double lr) {
+            require(std::isfinite(lr) && lr >= 0, "learning_rate must be a finite number >= 0.");
+            model.optimizer().learning_rate = lr;
+          })
+      .def_property("iterations", &Model::iterations, &Model::set_iterations)
+      .def(
+          "predict",
+          [](const Model& model, const Array<T>& x, long batch_size) {
+            require(x.ndim() == 2 && x.shape(1) == model.input_dim(),
+                    "x: expected shape (n, " + std::to_string(model.input_dim()) + ").");
+            require(batch_size > 0, "batch_size must be positive.");
+            const long rows = long(x.shape(0));
+            Array<T> out({py::ssize_t(rows), py::ssize_t(model.output_dim())});
+            if (rows == 0) return out;
+            const T* in = x.data();
+            T* dst = out.mutable_data();
+            {
+              py::gil_scoped_release release;
+              model.predict(in, rows, dst, batch_size);
+            }
+            return out;
+          },
+          py::arg("x"), py::arg("batch_size") = 32)
+      .def(
+          "data_pass",
+          [](py::object self, Array<T> x, Array<T> y, std::optional<Array<T>> w, long batch_size, bool training,
+             bool shuffle) {
+            Model& model = self.cast<Model&>();
+            require(model.compiled(), "The model must be compiled before training or evaluation.");
+            require(x.ndim() == 2 && x.shape(1) == model.input_dim() && x.shape(0) > 0,
+                    "x: expected a non-empty array of shape (n, " + std::to_string(model.input_dim()) + ").");
+            const long rows = long(x.shape(0));
+            check_matrix(y, "y", rows, model.target_cols());
+            if (w) require(w->ndim() == 1 && w->shape(0) == rows, "sample_weight: expected shape (n,).");
+            auto handle = std::make_unique<Pass>();
+            handle->model = self;
+            handle->x = std::move(x);
+            handle->y = std::move(y);
+            handle->w = std::move(w);
+            handle->pass = std::make_unique<DataPass<T>>(model, handle->x.data(), handle->y.data(),
+                                                         handle->w ? handle->w->data() : nullptr, rows, batch_size,
+                                                         training, shuffle);
+            return handle;
+          },
+          py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("batch_size"), py::arg("training"),
+          py::arg("shuffle"),
+          "A pass over (x, y) in batches: one training epoch, or an evaluation.");
+}
+
+bool cpu_supports_avx2_fma() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+PYBIND11_MODULE(DENSENN_MODULE, m) {
+  m.doc() = "densenn's C++ core (" DENSENN_ISA " build)";
+  bind_model<float>(m, "SequentialF32", "DataPassF32");
+  bind_model<double>(m, "SequentialF64", "DataPassF64");
+  m.attr("isa") = DENSENN_ISA;
+  m.def("cpu_supports_avx2_fma", &cpu_supports_avx2_fma, "Whether this CPU (and OS) can run the AVX2+FMA build.");
+  m.def("simd_instruction_sets", [] {
+    std::string sets = Eigen::SimdInstructionSetsInUse();
+#ifdef EIGEN_VECTORIZE_AVX2
+    sets += ", AVX2";
+#endif
+#ifdef EIGEN_VECTORIZE_FMA
+    sets += ", FMA";
+#endif
+    return sets;
+  });
+  m.def("activation_names", &activation_names);
+  m.def("loss_names", &loss_names);
+  m.def("optimizer_names", &optimizer_names);
+  m.def("max_threads", [] {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+  });
+}

@@ -1,0 +1,31 @@
+// Activation functions applied element-wise (or row-wise for softmax) to a
+// batch-major block of values.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace densenn {
+
+enum class Activation { linear, relu, sigmoid, tanh, softmax, elu, leaky_relu };
+
+// Parses a Keras activation name ("relu", "linear", ...); throws
+// std::invalid_argument listing the valid names when it is unknown.
+Activation parse_activation(const std::string& name);
+const char* activation_name(Activation a);
+std::vector<std::string> activation_names();
+
+// Whether the backward pass needs the pre-activation values z; the others
+// compute their derivative from the output y alone, so z need not be kept.
+bool activation_needs_input(Activation a);
+
+// y = act(z) over a rows x cols row-major block; y may alias z.
+template <class T>
+void activation_forward(Activation a, const T* z, T* y, long rows, long cols);
+
+// In place: turns dy (gradient w.r.t. y) into dz (gradient w.r.t. z).
+// z may be null when !activation_needs_input(a).
+template <class T>
+void activation_backward(Activation a, const T* z, const T* y, T* grad, long rows, long cols);
+
+}  // namespace densenn

@@ -1,0 +1,190 @@
+#include "densenn/sequential.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <stdexcept>
+
+namespace densenn {
+namespace {
+
+// Independent random streams from one user seed: initialisation and
+// shuffling never shift each other.
+std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream) {
+  return seed * 0x9e3779b97f4a7c15ULL + stream * 0xd1b54a32d192ed03ULL;
+}
+
+}  // namespace
+
+template <class T>
+Sequential<T>::Sequential(long input_dim, const std::vector<LayerConfig>& configs, std::uint64_t seed)
+    : backend_(&cpu_backend<T>()), input_dim_(input_dim), shuffle_rng_(stream_seed(seed, 2)) {
+  if (input_dim <= 0)
+    throw std::invalid_argument("input dimension must be positive, got " + std::to_string(input_dim) + ".");
+  long width = input_dim;
+  std::size_t total = 0;
+  for (const LayerConfig& config : configs) {
+    layers_.push_back(make_layer<T>(config, width));
+    width = layers_.back()->output_dim();
+    param_offsets_.push_back(total);
+    total += std::size_t(layers_.back()->param_count());
+  }
+  params_.assign(total, T(0));
+  grads_.assign(total, T(0));
+  Rng init_rng(stream_seed(seed, 1));
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->bind(params_.data() + param_offsets_[i], grads_.data() + param_offsets_[i]);
+    layers_[i]->initialize(init_rng);
+  }
+}
+
+template <class T>
+void Sequential<T>::compile(const std::string& loss, const OptimizerConfig& optimizer,
+                            const std::vector<std::string>& metrics) {
+  const Loss parsed_loss = parse_loss(loss);
+  std::vector<Metric> parsed_metrics;
+  for (const std::string& m : metrics) parsed_metrics.push_back(parse_metric(m));
+  const int state_per_param = optimizer_state_per_param(optimizer);
+  // Everything parsed: only now change the model, so a bad call leaves it as it was.
+  loss_ = parsed_loss;
+  metrics_ = parsed_metrics;
+  optimizer_ = optimizer;
+  optimizer_state_.assign(params_.size() * std::size_t(state_per_param), T(0));
+  iterations_ = 0;
+  const Activation last = layers_.empty() ? Activation::linear : layers_.back()->output_activation();
+  fused_ = loss_fuses_with(loss_, last);
+  compiled_ = true;
+}
+
+template <class T>
+void Sequential<T>::reserve(Workspace<T>& ws, long rows) const {
+  if (rows <= ws.rows) return;
+  ws.rows = rows;
+  ws.outputs.resize(layers_.size());
+  ws.scratch.resize(layers_.size());
+  long widest = input_dim_;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    ws.outputs[i].resize(std::size_t(rows * layers_[i]->output_dim()));
+    ws.scratch[i].resize(std::size_t(rows * layers_[i]->scratch_cols()));
+    widest = std::max(widest, layers_[i]->output_dim());
+  }
+  ws.input.resize(std::size_t(rows * input_dim_));
+  ws.target.resize(std::size_t(rows * std::max(output_dim(), 1L)));
+  ws.weight.resize(std::size_t(rows));
+  ws.grad.resize(std::size_t(rows * widest));
+  ws.grad_next.resize(std::size_t(rows * widest));
+}
+
+template <class T>
+const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows) const {
+  const T* in = x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->forward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), rows);
+    in = ws.outputs[i].data();
+  }
+  return in;
+}
+
+template <class T>
+void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) const {
+  Workspace<T> ws;  // per call, so concurrent predicts never share buffers
+  batch_size = std::max(1L, std::min(batch_size, rows));
+  reserve(ws, batch_size);
+  const long out_cols = output_dim();
+  for (long start = 0; start < rows; start += batch_size) {
+    const long n = std::min(batch_size, rows - start);
+    const T* y = forward(ws, x + start * input_dim_, n);
+    std::copy(y, y + n * out_cols, out + start * out_cols);
+  }
+}
+
+template <class T>
+double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, bool training,
+                                double* metric_totals, double* metric_weights) {
+  if (!compiled_) throw std::logic_error("The model must be compiled before training or evaluation.");
+  reserve(ws, rows);
+  const long cols = output_dim();
+  const T* pred = forward(ws, x, rows);
+  const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols);
+  for (std::size_t m = 0; m < metrics_.size(); ++m)
+    backend_->metric_accumulate(metrics_[m], pred, y, w, rows, cols, &metric_totals[m], &metric_weights[m]);
+  if (!training) return loss;
+
+  backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    const T* in = i == 0 ? x : ws.outputs[i - 1].data();
+    T* dx = i == 0 ? nullptr : ws.grad_next.data();
+    const bool logits = fused_ && i + 1 == layers_.size();
+    layers_[i]->backward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), ws.grad.data(), dx, rows, logits);
+    std::swap(ws.grad, ws.grad_next);
+  }
+  backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
+                           iterations_);
+  ++iterations_;
+  return loss;
+}
+
+template <class T>
+DataPass<T>::DataPass(Sequential<T>& model, const T* x, const T* y, const T* w, long rows, long batch_size,
+                      bool training, bool shuffle)
+    : model_(model), x_(x), y_(y), w_(w), rows_(rows), batch_size_(batch_size), training_(training),
+      metric_totals_(model.metrics().size(), 0.0), metric_weights_(model.metrics().size(), 0.0) {
+  if (!model.compiled()) throw std::logic_error("The model must be compiled before training or evaluation.");
+  if (rows <= 0) throw std::invalid_argument("the data set is empty.");
+  if (batch_size <= 0) throw std::invalid_argument("batch_size must be positive, got " + std::to_string(batch_size) + ".");
+  loss_check_targets(model.loss(), y, rows, model.output_dim());
+  batch_size_ = std::min(batch_size, rows);
+  steps_ = (rows + batch_size_ - 1) / batch_size_;
+  if (shuffle) {
+    order_.resize(std::size_t(rows));
+    std::iota(order_.begin(), order_.end(), 0L);
+    model.shuffle_rng().shuffle(order_.data(), std::uint64_t(rows));
+  }
+  model.reserve(model.training_workspace(), batch_size_);
+}
+
+template <class T>
+long DataPass<T>::run(long max_steps, double max_seconds) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  Workspace<T>& ws = model_.training_workspace();
+  const long in_cols = model_.input_dim(), y_cols = model_.target_cols();
+  long ran = 0;
+  while (step_ < steps_ && ran < max_steps) {
+    const long first = step_ * batch_size_;
+    const long n = std::min(batch_size_, rows_ - first);
+    const T *x = x_ + first * in_cols, *y = y_ + first * y_cols, *w = w_ ? w_ + first : nullptr;
+    if (!order_.empty()) {  // gather the shuffled rows into contiguous batch buffers
+      const long* index = order_.data() + first;
+      model_.backend().gather_rows(x_, in_cols, index, n, ws.input.data());
+      model_.backend().gather_rows(y_, y_cols, index, n, ws.target.data());
+      if (w_) model_.backend().gather_rows(w_, 1, index, n, ws.weight.data());
+      x = ws.input.data();
+      y = ws.target.data();
+      w = w_ ? ws.weight.data() : nullptr;
+    }
+    const double loss =
+        model_.run_batch(ws, x, y, w, n, training_, metric_totals_.data(), metric_weights_.data());
+    loss_sum_ += loss * double(n);
+    seen_ += n;
+    ++step_;
+    ++ran;
+    if (max_seconds > 0 && std::chrono::duration<double>(Clock::now() - start).count() >= max_seconds) break;
+  }
+  return ran;
+}
+
+template <class T>
+std::vector<double> DataPass<T>::metric_values() const {
+  std::vector<double> values(metric_totals_.size(), 0.0);
+  for (std::size_t m = 0; m < values.size(); ++m)
+    if (metric_weights_[m] > 0) values[m] = metric_totals_[m] / metric_weights_[m];
+  return values;
+}
+
+template class Sequential<float>;
+template class Sequential<double>;
+template class DataPass<float>;
+template class DataPass<double>;
+
+}  // namespace densenn

@@ -1,0 +1,513 @@
+"""The Sequential model, as in ``keras.Sequential``: a stack of layers whose
+training, evaluation and prediction run in the C++ core."""
+import numpy as np
+
+from . import config, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module, utils
+from ._core import core
+from ._summary import default_line_length, format_count, format_shape, format_summary
+from .callbacks import CallbackList, History, ProgbarLogger
+from .layers import Dense, InputLayer, Layer, unique_name
+
+__all__ = ["Sequential"]
+
+# How long the C++ loop runs between returns to Python: long enough that
+# Python's share is negligible, short enough for a live bar and Ctrl-C.
+_SLICE_SECONDS = 0.1
+
+
+def _positive_int(value, argument, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if allow_zero else 1):
+        raise ValueError(f"{argument}: expected an integer {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return int(value)
+
+
+def _numeric_array(value, argument):
+    """Any array-like of numbers as an ndarray; strings, objects and ragged lists are refused."""
+    try:
+        array = np.asarray(value)
+    except ValueError as e:  # ragged nested lists
+        raise ValueError(f"{argument}: expected a rectangular array of numbers ({e})") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{argument}: expected numbers, got an array of dtype {array.dtype}")
+    return array
+
+
+class Sequential:
+    """``Sequential([Input(shape=(784,)), Dense(100, activation='sigmoid'), Dense(10, activation='softmax')])``."""
+
+    def __init__(self, layers=None, trainable=True, name=None):
+        self.name = name or unique_name("sequential")
+        self.trainable = trainable
+        self._layers = []
+        self._input_shape = None  # (features,) once known
+        self._core = None
+        self._compile_args = None  # (optimizer, loss, metrics) as resolved by compile()
+        self.optimizer = None
+        self.loss = None
+        self.stop_training = False
+        self.history = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def built(self):
+        return self._core is not None
+
+    @property
+    def input_shape(self):
+        return None if self._input_shape is None else (None, *self._input_shape)
+
+    @property
+    def output_shape(self):
+        dims = self._layer_output_dims()
+        return None if dims is None else (None, dims[-1] if dims else self._input_shape[0])
+
+    def add(self, layer):
+        """Appends a layer (or sets the input with an ``Input``/``InputLayer``)."""
+        if isinstance(layer, InputLayer):
+            if self._layers:
+                raise ValueError("Sequential.add: an InputLayer can only be the first layer of the model.")
+            self._input_shape = layer.shape
+            self._build()
+            return
+        if not isinstance(layer, Layer):
+            raise ValueError(f"Sequential.add: expected a densenn layer, got {layer!r}")
+        if layer._model is not None and layer._model is not self:
+            raise ValueError(f"Sequential.add: layer {layer.name!r} already belongs to another model.")
+        if layer in self._layers:
+            raise ValueError(f"Sequential.add: layer {layer.name!r} is already in this model.")
+        if any(existing.name == layer.name for existing in self._layers):
+            raise ValueError(f"Sequential.add: all layers must have unique names; {layer.name!r} is taken.")
+        first_shape = getattr(layer, "_input_shape", None)
+        if first_shape is not None and not self._layers and self._input_shape is None:
+            self._input_shape = first_shape
+        self._layers.append(layer)
+        layer._model = self
+        if self._input_shape is not None:
+            self._build()
+
+    def pop(self):
+        if not self._layers:
+            raise ValueError("Sequential.pop: there are no layers to remove.")
+        layer = self._layers.pop()
+        layer._model = None
+        if self._input_shape is not None:
+            self._build()
+        return layer
+
+    def build(self, input_shape=None):
+        """Builds the model for inputs of shape (None, features)."""
+        if input_shape is not None:
+            shape = tuple(input_shape)
+            self._input_shape = layers_shape = shape[1:] if len(shape) == 2 else shape
+            from .layers import feature_shape
+            self._input_shape = feature_shape(layers_shape, "build input_shape")
+        if self._input_shape is None:
+            raise ValueError("build: the model has no input shape; pass input_shape=(None, features).")
+        self._build()
+
+    def _layer_output_dims(self):
+        if self._input_shape is None:
+            return None
+        dims, width = [], self._input_shape[0]
+        for layer in self._layers:
+            width = layer._output_dim(width)
+            dims.append(width)
+        return dims
+
+    def _build(self):
+        """(Re)creates the C++ model for the current layers, keeping the weights of layers it already had."""
+        kept = {}
+        if self._core is not None:
+            kept = {id(layer): layer.get_weights() for layer in self._layers if layer in self._core_layers}
+        width = self._input_shape[0]
+        specs = []
+        for layer in self._layers:
+            specs.append(layer._core_config(width))
+            width = layer._output_dim(width)
+        model_class = core.SequentialF64 if config.floatx() == "float64" else core.SequentialF32
+        self._core = model_class(self._input_shape[0], specs, utils.next_seed())
+        self._core_layers = list(self._layers)
+        self._dtype = np.float64 if config.floatx() == "float64" else np.float32
+        for layer in self._layers:
+            if id(layer) in kept and kept[id(layer)]:
+                try:
+                    layer.set_weights(kept[id(layer)])
+                except ValueError:  # its input width changed: it keeps the fresh weights
+                    pass
+        if self._compile_args is not None:
+            self._compile_core()
+
+    def _ensure_built(self, x):
+        if self._core is None:
+            if not self._layers:
+                raise ValueError("The model has no layers: add layers before training or predicting.")
+            self._input_shape = (x.shape[1],)
+            self._build()
+
+    # ------------------------------------------------------------------ weights
+    def _weight_slices(self):
+        """For each layer, the (offset, shape) of its weights in the flat parameter buffer."""
+        offset, slices = 0, []
+        for shapes in self._core.weight_shapes():
+            layer_slices = []
+            for shape in shapes:
+                layer_slices.append((offset, tuple(shape)))
+                offset += int(np.prod(shape))
+            slices.append(layer_slices)
+        return slices
+
+    def _layer_weights(self, layer):
+        params = self._core.params
+        index = self._layers.index(layer)
+        return [params[o:o + int(np.prod(s))].reshape(s).copy() for o, s in self._weight_slices()[index]]
+
+    def _set_layer_weights(self, layer, weights):
+        index = self._layers.index(layer)
+        slices = self._weight_slices()[index]
+        arrays = self._checked_weights(weights, [s for _, s in slices], f"Layer {layer.name!r}")
+        params = self._core.params
+        for (offset, shape), array in zip(slices, arrays):
+            params[offset:offset + array.size] = array.ravel()
+
+    def _checked_weights(self, weights, shapes, owner):
+        """Validates a list of weight arrays against the expected shapes before anything is written."""
+        if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
+            raise ValueError(f"{owner}: set_weights expects a list of arrays, got {type(weights).__name__}")
+        if len(weights) != len(shapes):
+            raise ValueError(f"{owner}: expected {len(shapes)} weight arrays, got {len(weights)}.")
+        arrays = []
+        for i, (w, shape) in enumerate(zip(weights, shapes)):
+            w = _numeric_array(w, f"{owner} weight {i}")
+            if w.shape != shape:
+                raise ValueError(f"{owner}: weight {i} has shape {w.shape}, expected shape {shape}.")
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"{owner}: weight {i} contains NaN or Inf.")
+            arrays.append(w.astype(self._dtype))
+        return arrays
+
+    def get_weights(self):
+        """All weights, layer by layer (Dense: kernel (in, units), then bias (units,))."""
+        if self._core is None:
+            return []
+        params = self._core.params
+        return [params[o:o + int(np.prod(s))].reshape(s).copy() for layer in self._weight_slices() for o, s in layer]
+
+    def set_weights(self, weights):
+        if self._core is None:
+            raise ValueError("set_weights: the model is not built yet (give it an input shape first).")
+        slices = [s for layer in self._weight_slices() for s in layer]
+        arrays = self._checked_weights(weights, [s for _, s in slices], "Sequential")
+        params = self._core.params
+        for (offset, _), array in zip(slices, arrays):
+            params[offset:offset + array.size] = array.ravel()
+
+    def count_params(self):
+        if self._core is None:
+            raise ValueError("count_params: the model is not built yet (give it an input shape first).")
+        return int(self._core.params.size)
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """Configures training: ``compile(optimizer='sgd', loss='categorical_crossentropy', metrics=['accuracy'])``."""
+        if kwargs:
+            raise TypeError(f"compile: unsupported arguments {sorted(kwargs)}")
+        if loss is None:
+            raise ValueError("compile: pass a loss, e.g. loss='mse'.")
+        optimizer = optimizers_module.get(optimizer)
+        loss = losses_module.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, (str, metrics_module.Metric)):
+            raise ValueError(f"compile: metrics must be a list, e.g. metrics=['accuracy'], got {metrics!r}")
+        metrics = [metrics_module.get(m) for m in metrics]
+        previous = self._compile_args
+        self._compile_args = (optimizer, loss, metrics)
+        if self._core is not None:
+            try:
+                self._compile_core()
+            except ValueError:
+                self._compile_args = previous
+                raise
+        self.optimizer, self.loss = optimizer, loss
+        self.stop_training = False
+
+    def _compile_core(self):
+        optimizer, loss, metrics = self._compile_args
+        out = self._core.output_dim
+        names = [m.resolve(out, loss.core_name) for m in metrics]
+        self._core.compile(loss=loss.core_name, metrics=names, **optimizer.core_config())
+        optimizer._attach(self._core)
+        self._optimizer_built = False
+
+    @property
+    def compiled(self):
+        return self._compile_args is not None
+
+    @property
+    def metrics_names(self):
+        if not self.compiled:
+            return []
+        return ["loss"] + [m.name for m in self._compile_args[2]]
+
+    def _require_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(f"You must call compile() before {what}.")
+
+    # ------------------------------------------------------------------ data
+    def _prepare_x(self, x, argument="x"):
+        if x is None:
+            raise ValueError(f"{argument}: expected an array of shape (n, features), got None")
+        x = _numeric_array(x, argument)
+        if x.ndim != 2:
+            expected = f"(n, {self._input_shape[0]})" if self._input_shape else "(n, features)"
+            raise ValueError(f"{argument}: expected a 2-D array of shape {expected}, got shape {x.shape}")
+        if self._input_shape is not None and x.shape[1] != self._input_shape[0]:
+            raise ValueError(
+                f"{argument}: the model expects {self._input_shape[0]} features per sample "
+                f"(input shape {self.input_shape}), got an array of shape {x.shape}"
+            )
+        self._ensure_built(x)
+        x = np.ascontiguousarray(x, dtype=self._dtype)  # no copy when already float C-contiguous
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{argument} contains NaN or Inf values.")
+        return x
+
+    def _prepare_y(self, y, rows, argument="y"):
+        if y is None:
+            raise ValueError(f"{argument}: targets are required for training and evaluation.")
+        y = _numeric_array(y, argument)
+        out = self._core.output_dim
+        loss = self._compile_args[1].core_name
+        if y.ndim == 0 or y.shape[0] != rows:
+            raise ValueError(f"{argument}: expected {rows} rows (one per sample of x), got shape {y.shape}")
+        if loss == "sparse_categorical_crossentropy":
+            if not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
+                raise ValueError(
+                    f"{argument}: sparse_categorical_crossentropy expects integer labels of shape (n,) or (n, 1), "
+                    f"got shape {y.shape}"
+                )
+            y = y.reshape(rows, 1)
+            bad = ~((y >= 0) & (y < out) & (np.mod(y, 1) == 0))
+            if bad.any():
+                i = int(np.argmax(bad.ravel()))
+                raise ValueError(
+                    f"{argument}: labels must be integers in [0, {out}) for a model with {out} outputs; "
+                    f"got {y.ravel()[i]!r} at row {i}"
+                )
+        else:
+            if y.ndim == 1 and out == 1:
+                y = y.reshape(rows, 1)
+            if y.ndim != 2 or y.shape[1] != out:
+                hint = " (integer labels? use sparse_categorical_crossentropy or utils.to_categorical)" \
+                    if y.ndim == 1 else ""
+                raise ValueError(
+                    f"{argument}: expected shape ({rows}, {out}) to match the model's output {self.output_shape}, "
+                    f"got {y.shape}{hint}"
+                )
+        y = np.ascontiguousarray(y, dtype=self._dtype)
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{argument} contains NaN or Inf values.")
+        return y
+
+    def _prepare_weights(self, sample_weight, rows):
+        if sample_weight is None:
+            return None
+        w = _numeric_array(sample_weight, "sample_weight")
+        if w.shape != (rows,):
+            raise ValueError(f"sample_weight: expected shape ({rows},), got {w.shape}")
+        w = np.ascontiguousarray(w, dtype=self._dtype)
+        if not np.all(np.isfinite(w)) or (w < 0).any():
+            raise ValueError("sample_weight: expected finite, non-negative weights.")
+        return w
+
+    # ------------------------------------------------------------------ loops
+    def _logs(self, data_pass, prefix=""):
+        logs = {prefix + "loss": float(data_pass.loss)}
+        for metric, value in zip(self._compile_args[2], data_pass.metrics):
+            logs[prefix + metric.name] = float(value)
+        return dict(sorted(logs.items()))  # Keras orders the logs by name
+
+    def _run_pass(self, data_pass, progress, callbacks, mode):
+        """Runs a pass to its end, returning to Python between C++ slices
+        (or after every batch when a callback asks for batch hooks)."""
+        per_batch = callbacks.wants_batches(mode)
+        begin, end = f"on_{mode}_batch_begin", f"on_{mode}_batch_end"
+        progress.start(data_pass.steps)
+        while not data_pass.done:
+            if per_batch:
+                step = data_pass.steps_done
+                getattr(callbacks, begin)(step, {})
+                data_pass.run(1)
+                getattr(callbacks, end)(step, self._logs(data_pass))
+            else:
+                data_pass.run(data_pass.steps, _SLICE_SECONDS)
+            progress.update(data_pass.steps_done, self._logs(data_pass), finalize=data_pass.done)
+            if per_batch and self.stop_training and mode == "train":
+                break
+        return self._logs(data_pass)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, sample_weight=None, initial_epoch=0):
+        """Trains the model; returns a History whose ``history`` maps 'loss', metrics and 'val_*' to lists."""
+        self._require_compiled("fit()")
+        batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+        epochs = _positive_int(epochs, "epochs", allow_zero=True)
+        initial_epoch = _positive_int(initial_epoch, "initial_epoch", allow_zero=True)
+        verbose = self._verbose(verbose)
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+                or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        w = self._prepare_weights(sample_weight, x.shape[0])
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data: expected (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+            vx = self._prepare_x(validation_data[0], "validation_data x")
+            vy = self._prepare_y(validation_data[1], vx.shape[0], "validation_data y")
+            vw = self._prepare_weights(validation_data[2], vx.shape[0]) if len(validation_data) == 3 else None
+            val = (vx, vy, vw)
+        elif validation_split > 0:
+            # Keras takes the last fraction of the data, before any shuffling.
+            split = int(x.shape[0] * (1 - validation_split))
+            if split == 0 or split == x.shape[0]:
+                raise ValueError(
+                    f"validation_split={validation_split} leaves no training or no validation samples "
+                    f"out of {x.shape[0]}"
+                )
+            val = (x[split:], y[split:], None if w is None else w[split:])
+            x, y, w = x[:split], y[:split], None if w is None else w[:split]
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
+
+        history = History()
+        steps = -(-x.shape[0] // batch_size)
+        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+        cbs = CallbackList([history, *(callbacks or [])], self, params)
+        progress = ProgbarLogger(verbose, epochs)
+        self.stop_training = False
+        cbs.on_train_begin({})
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch, {})
+            progress.epoch_begin(epoch)
+            data_pass = self._core.data_pass(x, y, w, batch_size, training=True, shuffle=bool(shuffle))
+            # The bar's final update waits for validation, so it shows val_* too (as Keras does).
+            bar = _DeferredFinal(progress)
+            logs = self._run_pass(data_pass, bar, cbs, "train")
+            self._optimizer_built = True
+            if val is not None:
+                vpass = self._core.data_pass(*val, batch_size, training=False, shuffle=False)
+                val_logs = self._run_pass(vpass, _Silent(), cbs, "test")
+                logs = dict(sorted({**logs, **{"val_" + k: v for k, v in val_logs.items()}}.items()))
+            bar.finish(data_pass.steps, logs)
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        self.history = history
+        return history
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
+                 return_dict=False):
+        """The loss (and metrics) on (x, y): a float, or [loss, *metrics], or a dict with return_dict=True."""
+        self._require_compiled("evaluate()")
+        batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+        verbose = self._verbose(verbose)
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        w = self._prepare_weights(sample_weight, x.shape[0])
+        cbs = CallbackList(callbacks or [], self, {"verbose": verbose, "steps": -(-x.shape[0] // batch_size)})
+        cbs.on_test_begin({})
+        data_pass = self._core.data_pass(x, y, w, batch_size, training=False, shuffle=False)
+        logs = self._run_pass(data_pass, ProgbarLogger(verbose), cbs, "test")
+        cbs.on_test_end(logs)
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m.name] for m in self._compile_args[2]]
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
+        """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs)."""
+        batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+        verbose = self._verbose(verbose)
+        x = self._prepare_x(x)
+        out = self._core.predict(x, batch_size)
+        if verbose:
+            steps = max(1, -(-x.shape[0] // batch_size))
+            progress = ProgbarLogger(verbose)
+            progress.start(steps)
+            progress.update(steps, {}, finalize=True)
+        return out
+
+    def predict_on_batch(self, x):
+        x = self._prepare_x(x)
+        return self._core.predict(x, max(1, x.shape[0]))
+
+    @staticmethod
+    def _verbose(verbose):
+        if verbose == "auto":
+            return 1
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(f"verbose: expected 'auto', 0, 1 or 2, got {verbose!r}")
+        return int(verbose)
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, line_length=None, print_fn=None):
+        """Prints the model's layers, output shapes and parameter counts exactly as Keras 3 does."""
+        rows, dims = [], self._layer_output_dims()
+        weight_counts = [sum(int(np.prod(s)) for s in shapes) for shapes in self._core.weight_shapes()] \
+            if self._core is not None else None
+        for i, layer in enumerate(self._layers):
+            shape = (None, dims[i]) if dims is not None else None
+            params = format_count(weight_counts[i]) if weight_counts is not None else "0 (unbuilt)"
+            rows.append((layer.name, type(layer).__name__, format_shape(shape), params))
+        total = self.count_params() if self._core is not None else 0
+        optimizer_params = None
+        if self._core is not None and self.compiled and getattr(self, "_optimizer_built", False):
+            # Keras counts the optimizer's variables: its state, plus iterations and learning_rate.
+            optimizer_params = int(self._core.optimizer_state.size) + 2
+        text = format_summary(
+            self.name, rows, total + (optimizer_params or 0), total, 0,
+            optimizer_params=optimizer_params, line_length=line_length or default_line_length(),
+        )
+        (print_fn or print)(text)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
+            "input_shape": self.input_shape,
+        }
+
+    def __repr__(self):
+        return f"<Sequential name={self.name}, built={self.built}>"
+
+
+class _Silent:
+    def start(self, steps): pass
+    def update(self, step, logs, finalize=False): pass
+
+
+class _DeferredFinal:
+    """Forwards live updates but holds the epoch's final line until validation is done."""
+
+    def __init__(self, progress):
+        self._progress = progress
+
+    def start(self, steps):
+        self._progress.start(steps)
+
+    def update(self, step, logs, finalize=False):
+        if not finalize:
+            self._progress.update(step, logs)
+
+    def finish(self, steps, logs):
+        self._progress.update(steps, logs, finalize=True)

@@ -1,0 +1,395 @@
+"""Pure-NumPy reference implementation of dense-network maths.
+
+Deliberately independent of the C++ core: tests use it to check the C++ numbers and the
+benchmark times it as the "NumPy" baseline.  Formulas follow Keras 3 (see
+docs/keras-reference.md, sections 4 and 5): 'sum_over_batch_size' losses with eps = 1e-7
+clipping, and the SGD / Adam update equations with t = iterations + 1.
+
+Gradients are exact derivatives of the reported loss (zero where a probability is clipped),
+except for the fused softmax + (sparse) categorical cross-entropy and sigmoid + binary
+cross-entropy cases, where, like Keras, the gradient w.r.t. the logits is simply p - t
+(scaled by the reduction).  Pass ``fused=False`` to get the exact derivative there too.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["ReferenceModel", "glorot_uniform", "ACTIVATIONS", "LOSSES", "OPTIMIZERS"]
+
+EPSILON = 1e-7
+LEAKY_RELU_SLOPE = 0.2  # Keras' leaky_relu *function* default (the layer's is 0.3)
+ELU_ALPHA = 1.0
+
+ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax", "elu", "leaky_relu")
+LOSSES = ("mse", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")
+OPTIMIZERS = {
+    "sgd": {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
+    "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+}
+_LOSS_ALIASES = {"mean_squared_error": "mse", "bce": "binary_crossentropy"}
+# Final activation + loss pairs whose logits gradient collapses to p - t.
+_FUSED = {
+    ("softmax", "categorical_crossentropy"),
+    ("softmax", "sparse_categorical_crossentropy"),
+    ("sigmoid", "binary_crossentropy"),
+}
+
+
+def glorot_uniform(fan_in, fan_out, rng, dtype=np.float64) -> np.ndarray:
+    """Keras glorot_uniform: U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out))."""
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------- activations
+
+def _check_activation(name):
+    if name is None:
+        return "linear"
+    if not isinstance(name, str) or name.lower() not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {name!r}; valid activations are: {', '.join(ACTIVATIONS)}")
+    return name.lower()
+
+
+def _activate(name, z):
+    if name == "linear":
+        return z
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "sigmoid":
+        # exp(-z) overflowing to inf for very negative z gives the correct limit 0.
+        with np.errstate(over="ignore"):
+            return 1 / (1 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=-1, keepdims=True))  # max subtraction keeps exp finite
+        return e / e.sum(axis=-1, keepdims=True)
+    if name == "elu":
+        return np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0)))
+    if name == "leaky_relu":
+        return np.maximum(z, LEAKY_RELU_SLOPE * z)  # valid because the slope is below 1
+    raise AssertionError(name)
+
+
+def _activation_backward(name, z, y, dy):
+    """dL/dz from dL/dy, given the activation's input z and output y."""
+    if name == "linear":
+        return dy
+    if name == "relu":
+        return dy * (z > 0)
+    if name == "sigmoid":
+        return dy * y * (1 - y)
+    if name == "tanh":
+        return dy * (1 - y * y)
+    if name == "softmax":
+        # Jacobian-vector product diag(y) - y y^T without forming the Jacobian.
+        return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+    if name == "elu":
+        return np.where(z > 0, dy, dy * (y + ELU_ALPHA))  # d/dz alpha(e^z - 1) = y + alpha
+    if name == "leaky_relu":
+        return np.where(z > 0, dy, LEAKY_RELU_SLOPE * dy)
+    raise AssertionError(name)
+
+
+# ----------------------------------------------------------------------------- model
+
+class ReferenceModel:
+    """A Sequential stack of Dense / Activation layers trained with plain NumPy.
+
+    layers: list of ('dense', activation, use_bias) or ('activation', activation).
+    weights: flat list like Keras get_weights(): kernel (in, out) then bias (out,) per dense layer.
+    loss: 'mse', 'binary_crossentropy', 'categorical_crossentropy' or 'sparse_categorical_crossentropy'.
+    optimizer: 'sgd' or 'adam'; optimizer_kwargs are that optimizer's Keras arguments.
+    """
+
+    def __init__(self, layers, weights, loss, optimizer="sgd", dtype=np.float64, fused=True,
+                 **optimizer_kwargs):
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.fused = bool(fused)
+        self.loss = self._check_loss(loss)
+        self._ops = self._parse_layers(layers)  # ('affine', kernel_idx, bias_idx|None) or ('act', name)
+        self.weights = self._copy_weights(weights)
+        self.input_dim = next((self.weights[op[1]].shape[0] for op in self._ops if op[0] == "affine"), None)
+
+        name = str(optimizer).lower()
+        if name not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {optimizer!r}; valid optimizers are: {', '.join(OPTIMIZERS)}")
+        unknown = sorted(set(optimizer_kwargs) - set(OPTIMIZERS[name]))
+        if unknown:
+            raise ValueError(f"Unknown argument(s) {unknown} for optimizer {name!r}; "
+                             f"valid ones are: {', '.join(OPTIMIZERS[name])}")
+        self.optimizer = name
+        self.optimizer_config = {**OPTIMIZERS[name], **optimizer_kwargs}
+        for key, value in self.optimizer_config.items():
+            if key != "nesterov":
+                self.optimizer_config[key] = float(value)
+        self.iterations = 0
+        # Optimizer slots, created lazily (SGD without momentum has none).
+        self._m = None
+        self._s = None
+
+        # The last op decides whether the fused logits gradient applies.
+        last = self._ops[-1]
+        self._fused_active = self.fused and last[0] == "act" and (last[1], self.loss) in _FUSED
+
+    # -- construction helpers
+
+    @staticmethod
+    def _check_loss(loss):
+        name = _LOSS_ALIASES.get(str(loss).lower(), str(loss).lower())
+        if name not in LOSSES:
+            raise ValueError(f"Unknown loss {loss!r}; valid losses are: {', '.join(LOSSES)}")
+        return name
+
+    @staticmethod
+    def _parse_layers(layers):
+        ops, n_weights = [], 0
+        for layer in layers:
+            if not isinstance(layer, (tuple, list)) or not layer:
+                raise ValueError(f"Each layer must be a tuple ('dense', activation, use_bias) or "
+                                 f"('activation', activation), got {layer!r}")
+            kind = str(layer[0]).lower()
+            if kind == "dense" and len(layer) in (2, 3):
+                use_bias = bool(layer[2]) if len(layer) == 3 else True
+                ops.append(("affine", n_weights, n_weights + 1 if use_bias else None))
+                n_weights += 2 if use_bias else 1
+                act = _check_activation(layer[1])
+            elif kind == "activation" and len(layer) == 2:
+                act = _check_activation(layer[1])
+            else:
+                raise ValueError(f"Invalid layer {layer!r}; expected ('dense', activation, use_bias) "
+                                 f"or ('activation', activation)")
+            if act != "linear":
+                ops.append(("act", act))
+        if not ops:
+            raise ValueError("The model needs at least one layer that does something")
+        return ops
+
+    def _copy_weights(self, weights):
+        weights = list(weights)
+        expected = sum(1 + (op[2] is not None) for op in self._ops if op[0] == "affine")
+        if len(weights) != expected:
+            raise ValueError(f"Expected {expected} weight arrays for these layers, got {len(weights)}")
+        out = [np.array(w, dtype=self.dtype, copy=True) for w in weights]
+        prev_units = None
+        for op in self._ops:
+            if op[0] != "affine":
+                continue
+            kernel = out[op[1]]
+            if kernel.ndim != 2:
+                raise ValueError(f"Kernel {op[1]} must be 2-D (in, out), got shape {kernel.shape}")
+            if prev_units is not None and kernel.shape[0] != prev_units:
+                raise ValueError(f"Kernel {op[1]} has shape {kernel.shape} but the previous layer "
+                                 f"outputs {prev_units} units: expected shape {(prev_units, kernel.shape[1])}")
+            if op[2] is not None and out[op[2]].shape != (kernel.shape[1],):
+                raise ValueError(f"Bias {op[2]} has shape {out[op[2]].shape}, expected shape "
+                                 f"{(kernel.shape[1],)} to match kernel shape {kernel.shape}")
+            prev_units = kernel.shape[1]
+        return out
+
+    # -- forward / loss
+
+    def _as_input(self, x):
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim != 2:
+            raise ValueError(f"x must be 2-D (n, features), got shape {x.shape}")
+        if self.input_dim is not None and x.shape[1] != self.input_dim:
+            raise ValueError(f"x has shape {x.shape} but the model expects (n, {self.input_dim})")
+        if x.shape[0] == 0:
+            raise ValueError("x is empty")
+        return x
+
+    def _forward(self, x):
+        """Return the output and the input of every op (needed by the backward pass)."""
+        inputs = []
+        for op in self._ops:
+            inputs.append(x)
+            if op[0] == "affine":
+                z = x @ self.weights[op[1]]
+                if op[2] is not None:
+                    z += self.weights[op[2]]  # z is a fresh array, so in place is safe
+                x = z
+            else:
+                x = _activate(op[1], x)
+        return x, inputs
+
+    def predict(self, x) -> np.ndarray:
+        return self._forward(self._as_input(x))[0]
+
+    def _targets(self, y, p):
+        """Targets shaped like p (sparse labels become one-hot)."""
+        y = np.asarray(y)
+        if self.loss == "sparse_categorical_crossentropy":
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            if y.shape != (p.shape[0],):
+                raise ValueError(f"Sparse labels must have shape ({p.shape[0]},) or ({p.shape[0]}, 1), "
+                                 f"got {np.shape(y)}")
+            labels = y.astype(np.int64)
+            if np.any(labels != y) or labels.min() < 0 or labels.max() >= p.shape[1]:
+                raise ValueError(f"Sparse labels must be integers in [0, {p.shape[1]})")
+            t = np.zeros_like(p)
+            t[np.arange(p.shape[0]), labels] = 1
+            return t
+        t = y.astype(self.dtype, copy=False)
+        if t.ndim == p.ndim - 1 and p.shape[-1] == 1:
+            t = t[..., None]  # Keras accepts y (n,) against predictions (n, 1)
+        if t.shape != p.shape:
+            raise ValueError(f"y has shape {np.shape(y)} but predictions have shape {p.shape}")
+        return t
+
+    def _sample_weight(self, sample_weight, n):
+        if sample_weight is None:
+            return None
+        w = np.asarray(sample_weight, dtype=self.dtype).reshape(-1)
+        if w.shape != (n,):
+            raise ValueError(f"sample_weight has shape {np.shape(sample_weight)}, expected ({n},)")
+        return w
+
+    def _per_sample_loss(self, p, t):
+        if self.loss == "mse":
+            return np.mean((t - p) ** 2, axis=-1)
+        if self.loss == "binary_crossentropy":
+            pc = np.clip(p, EPSILON, 1 - EPSILON)
+            return -np.mean(t * np.log(pc) + (1 - t) * np.log(1 - pc), axis=-1)
+        q = np.clip(p / p.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
+        return -np.sum(t * np.log(q), axis=-1)
+
+    def _reduce(self, losses, w):
+        # sum_over_batch_size: divide by n, not by the sum of the weights.
+        if w is not None:
+            losses = losses * w
+        return float(losses.sum() / losses.shape[0])
+
+    def _loss_grad(self, p, t, scale):
+        """dL/dp of the reported loss; scale is (n, 1): sample weight / n."""
+        k = p.shape[-1]
+        if self.loss == "mse":
+            return scale * (2 / k) * (p - t)
+        if self.loss == "binary_crossentropy":
+            inside = (p >= EPSILON) & (p <= 1 - EPSILON)  # clip passes gradient only inside
+            pc = np.clip(p, EPSILON, 1 - EPSILON)
+            return (scale / k) * inside * ((1 - t) / (1 - pc) - t / pc)
+        total = p.sum(axis=-1, keepdims=True)
+        q = p / total
+        inside = (q >= EPSILON) & (q <= 1 - EPSILON)
+        g = inside * (-t / np.clip(q, EPSILON, 1 - EPSILON))  # dL/dq
+        # Back through q = p / sum(p): dq_i/dp_j = (delta_ij - q_i) / sum(p).
+        return scale * (g - (g * q).sum(axis=-1, keepdims=True)) / total
+
+    def loss_value(self, x, y, sample_weight=None) -> float:
+        p = self.predict(x)
+        t = self._targets(y, p)
+        return self._reduce(self._per_sample_loss(p, t), self._sample_weight(sample_weight, p.shape[0]))
+
+    # -- backward
+
+    def gradients(self, x, y, sample_weight=None):
+        """Return (loss, gradients in weights order)."""
+        x = self._as_input(x)
+        p, inputs = self._forward(x)
+        t = self._targets(y, p)
+        n = p.shape[0]
+        w = self._sample_weight(sample_weight, n)
+        loss = self._reduce(self._per_sample_loss(p, t), w)
+
+        scale = (np.ones((n, 1), dtype=self.dtype) if w is None else w[:, None]) / n
+        ops = self._ops
+        if self._fused_active:
+            # Stable logits gradient (what Keras does for these pairs): skip the final activation.
+            k = p.shape[-1] if self.loss == "binary_crossentropy" else 1
+            grad = (scale / k) * (p - t)
+            ops = ops[:-1]
+        else:
+            grad = self._loss_grad(p, t, scale)
+
+        grads = [None] * len(self.weights)
+        for i in range(len(ops) - 1, -1, -1):
+            op, a = ops[i], inputs[i]
+            if op[0] == "affine":
+                grads[op[1]] = a.T @ grad
+                if op[2] is not None:
+                    grads[op[2]] = grad.sum(axis=0)
+                if i > 0:  # the input data needs no gradient
+                    grad = grad @ self.weights[op[1]].T
+            else:
+                out = inputs[i + 1] if i + 1 < len(self._ops) else p
+                grad = _activation_backward(op[1], a, out, grad)
+        return loss, grads
+
+    # -- optimisation
+
+    def _apply(self, grads):
+        cfg, t = self.optimizer_config, self.iterations + 1
+        lr = cfg["learning_rate"]
+        if self.optimizer == "sgd":
+            mu = cfg["momentum"]
+            if mu == 0:
+                for v, g in zip(self.weights, grads):
+                    v -= lr * g
+            else:
+                if self._m is None:
+                    self._m = [np.zeros_like(v) for v in self.weights]
+                for v, g, m in zip(self.weights, grads, self._m):
+                    m *= mu
+                    m -= lr * g
+                    if cfg["nesterov"]:
+                        v += mu * m - lr * g  # uses the already updated m, as Keras does
+                    else:
+                        v += m
+        else:
+            b1, b2, eps = cfg["beta_1"], cfg["beta_2"], cfg["epsilon"]
+            if self._m is None:
+                self._m = [np.zeros_like(v) for v in self.weights]
+                self._s = [np.zeros_like(v) for v in self.weights]
+            # Python floats keep the arrays in the model dtype (no float64 promotion).
+            alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+            for v, g, m, s in zip(self.weights, grads, self._m, self._s):
+                # In-place form of the Keras equations (same operation order, far fewer temporaries):
+                # m += (g - m)(1 - b1); s += (g^2 - s)(1 - b2); v -= alpha m / (sqrt(s) + eps)
+                d = g - m
+                d *= 1 - b1
+                m += d
+                np.multiply(g, g, out=d)
+                d -= s
+                d *= 1 - b2
+                s += d
+                np.sqrt(s, out=d)
+                d += eps
+                step = alpha * m
+                step /= d
+                v -= step
+        self.iterations += 1
+
+    def train_step(self, x, y, sample_weight=None) -> float:
+        """One optimizer step on this batch; returns the batch loss before the update."""
+        loss, grads = self.gradients(x, y, sample_weight)
+        self._apply(grads)
+        return loss
+
+    def train_epoch(self, x, y, batch_size=32, order=None, sample_weight=None) -> float:
+        """One pass over the rows in `order`; returns the batch-size-weighted mean batch loss."""
+        x, y = np.asarray(x), np.asarray(y)
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = int(batch_size)
+        if len(x) != len(y):
+            raise ValueError(f"x and y have different numbers of rows: {len(x)} and {len(y)}")
+        if sample_weight is not None:
+            sample_weight = self._sample_weight(sample_weight, len(x))
+        order = np.arange(len(x)) if order is None else np.asarray(order)
+        if order.ndim != 1 or not np.issubdtype(order.dtype, np.integer):
+            raise ValueError("order must be a 1-D integer index array")
+        if len(order) == 0:
+            raise ValueError("Nothing to train on: no rows")
+        total = 0.0
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            sw = None if sample_weight is None else sample_weight[idx]
+            total += self.train_step(x[idx], y[idx], sw) * len(idx)
+        return total / len(order)
