@@ -138,6 +138,24 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           },
           py::arg("x"), py::arg("batch_size") = 32)
       .def(
+          "compute_gradients",
+          [](py::object self, const Array<T>& x, const Array<T>& y, std::optional<Array<T>> w) {
+            Model& model = self.cast<Model&>();
+            require(model.compiled(), "The model must be compiled before computing gradients.");
+            require(x.ndim() == 2 && x.shape(1) == model.input_dim() && x.shape(0) > 0,
+                    "x: expected a non-empty array of shape (n, " + std::to_string(model.input_dim()) + ").");
+            const long rows = long(x.shape(0));
+            check_matrix(y, "y", rows, model.target_cols());
+            if (w) require(w->ndim() == 1 && w->shape(0) == rows, "sample_weight: expected shape (n,).");
+            loss_check_targets(model.loss(), y.data(), rows, model.output_dim());
+            Workspace<T> ws;
+            const double loss = model.compute_gradients(ws, x.data(), y.data(), w ? w->data() : nullptr, rows);
+            const auto& g = model.grads();
+            return py::make_tuple(loss, py::array_t<T>(py::ssize_t(g.size()), g.data()));
+          },
+          py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(),
+          "(batch loss, flat gradient copy) for one batch, without updating the weights.")
+      .def(
           "data_pass",
           [](py::object self, Array<T> x, Array<T> y, std::optional<Array<T>> w, long batch_size, bool training,
              bool shuffle) {

@@ -99,6 +99,29 @@ void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) cons
 }
 
 template <class T>
+double Sequential<T>::compute_gradients(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows) {
+  if (!compiled_) throw std::logic_error("The model must be compiled before computing gradients.");
+  reserve(ws, rows);
+  const long cols = output_dim();
+  const T* pred = forward(ws, x, rows);
+  const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols);
+  backward(ws, x, pred, y, w, rows);
+  return loss;
+}
+
+template <class T>
+void Sequential<T>::backward(Workspace<T>& ws, const T* x, const T* pred, const T* y, const T* w, long rows) {
+  backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, output_dim());
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    const T* in = i == 0 ? x : ws.outputs[i - 1].data();
+    T* dx = i == 0 ? nullptr : ws.grad_next.data();
+    const bool logits = fused_ && i + 1 == layers_.size();
+    layers_[i]->backward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), ws.grad.data(), dx, rows, logits);
+    std::swap(ws.grad, ws.grad_next);
+  }
+}
+
+template <class T>
 double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, bool training,
                                 double* metric_totals, double* metric_weights) {
   if (!compiled_) throw std::logic_error("The model must be compiled before training or evaluation.");
@@ -109,15 +132,7 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const T* y, const 
   for (std::size_t m = 0; m < metrics_.size(); ++m)
     backend_->metric_accumulate(metrics_[m], pred, y, w, rows, cols, &metric_totals[m], &metric_weights[m]);
   if (!training) return loss;
-
-  backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
-  for (std::size_t i = layers_.size(); i-- > 0;) {
-    const T* in = i == 0 ? x : ws.outputs[i - 1].data();
-    T* dx = i == 0 ? nullptr : ws.grad_next.data();
-    const bool logits = fused_ && i + 1 == layers_.size();
-    layers_[i]->backward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), ws.grad.data(), dx, rows, logits);
-    std::swap(ws.grad, ws.grad_next);
-  }
+  backward(ws, x, pred, y, w, rows);
   backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
                            iterations_);
   ++iterations_;

@@ -62,11 +62,16 @@ class Sequential {
   double run_batch(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, bool training,
                    double* metric_totals, double* metric_weights);
 
+  // Forward and backward pass on a batch: fills grads() and returns the batch
+  // loss (no update). A data-parallel trainer would allreduce grads() here.
+  double compute_gradients(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows);
+
   void reserve(Workspace<T>& ws, long rows) const;
   Workspace<T>& training_workspace() { return train_ws_; }
 
  private:
   const T* forward(Workspace<T>& ws, const T* x, long rows) const;
+  void backward(Workspace<T>& ws, const T* x, const T* pred, const T* y, const T* w, long rows);
 
   Backend<T>* backend_;
   long input_dim_;

@@ -1,0 +1,447 @@
+"""The C++ core (float32, through the public Keras-shaped API) against the independent NumPy
+reference (python/densenn/reference.py): same initial weights, same batches, same numbers.
+
+Tolerances (float32).  The two implementations compute the same formulas but sum in different
+orders (Eigen's blocked, possibly FMA-contracted GEMM vs NumPy's BLAS), so each matrix product
+differs by a few float32 ulps (~1e-7 relative, a few 1e-6 for 784-long dot products).  Over
+the <= 10 optimizer steps run here those differences stay near 1e-6 absolute on weights of
+size ~0.1-1 (measured: below 1e-5 in every case, including Adam, whose first steps amplify
+tiny gradients the most).  We therefore accept rtol 1e-4 / atol 1e-5 on the weights, while
+asserting that the training moved the weights by far more than that (>= 1e-3), so that a wrong
+update rule, a wrong momentum / bias correction or a missed batch cannot hide below the
+tolerance.  Losses and predictions, computed in one pass from equal weights, must agree to
+rtol 1e-5.
+"""
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import densenn
+from densenn import Input, Sequential, layers, optimizers
+from densenn.reference import ReferenceModel
+
+W_RTOL, W_ATOL = 1e-4, 1e-5  # weights after a few steps (see above)
+L_RTOL = 1e-5  # losses / predictions from a single pass
+
+
+@pytest.fixture(autouse=True)
+def float32():
+    previous = densenn.config.floatx()
+    densenn.config.set_floatx("float32")
+    try:
+        yield
+    finally:
+        densenn.config.set_floatx(previous)
+
+
+# ----------------------------------------------------------------------------- data
+
+@pytest.fixture(scope="module")
+def mnist():
+    (x, y), _ = densenn.datasets.mnist.load_data()
+    n = 150  # batch 32: four full batches and a partial one of 22
+    return (x[:n].reshape(n, 784).astype(np.float32) / 255).astype(np.float32), y[:n].astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def banknote():
+    (x, y), _ = densenn.datasets.banknote.load_data()
+    x, y = x[:90], y[:90]
+    x = ((x - x.mean(axis=0)) / x.std(axis=0)).astype(np.float32)
+    return x, y.astype(np.float32)
+
+
+def regression_data(n=70, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    y = np.stack([np.sin(x[:, 0]) + x[:, 1] * x[:, 2], np.abs(x[:, 3]) - 0.5 * x[:, 4]], axis=1).astype(np.float32)
+    return x, y
+
+
+def classification_data(n=75, k=5, seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8)).astype(np.float32)
+    labels = (np.argmax(x[:, :k] + 0.3 * rng.normal(size=(n, k)), axis=1)).astype(np.int64)
+    return x, labels
+
+
+# ----------------------------------------------------------------------------- networks
+
+def mnist_net():
+    return [Input(shape=(784,)), layers.Dense(100, activation="sigmoid"), layers.Dense(50, activation="sigmoid"),
+            layers.Dense(10, activation="softmax")]
+
+
+def banknote_net():
+    return [Input(shape=(4,)), layers.Dense(8, activation="tanh"), layers.Dense(1, activation="sigmoid")]
+
+
+def regression_net():
+    return [Input(shape=(6,)), layers.Dense(16, activation="relu"), layers.Dense(12, activation="tanh"),
+            layers.Dense(10, activation="elu"), layers.Dense(8, activation="leaky_relu"), layers.Dense(2)]
+
+
+def sparse_net():
+    return [Input(shape=(8,)), layers.Dense(16, activation="tanh"), layers.Dense(5, use_bias=False),
+            layers.Activation("softmax")]
+
+
+def problem(name, mnist, banknote):
+    """(layers, loss, x, y as given to fit, y as given to the reference, batch_size)."""
+    if name == "mnist":
+        x, labels = mnist
+        y = densenn.utils.to_categorical(labels, 10)
+        return mnist_net(), "categorical_crossentropy", x, y, y, 32
+    if name == "banknote":
+        x, y = banknote
+        return banknote_net(), "binary_crossentropy", x, y, y, 16  # y of shape (n,) against (n, 1)
+    if name == "regression":
+        x, y = regression_data()
+        return regression_net(), "mse", x, y, y, 16
+    x, labels = classification_data()
+    if name == "sparse_n":
+        return sparse_net(), "sparse_categorical_crossentropy", x, labels, labels, 16
+    assert name == "sparse_n1"
+    return sparse_net(), "sparse_categorical_crossentropy", x, labels[:, None].astype(np.float32), labels[:, None], 16
+
+
+PROBLEMS = ["mnist", "banknote", "regression", "sparse_n", "sparse_n1"]
+
+OPTIMIZERS = {
+    "sgd": (lambda: optimizers.SGD(learning_rate=0.1), "sgd", dict(learning_rate=0.1)),
+    "momentum": (lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9), "sgd",
+                 dict(learning_rate=0.05, momentum=0.9)),
+    "nesterov": (lambda: optimizers.SGD(learning_rate=0.05, momentum=0.9, nesterov=True), "sgd",
+                 dict(learning_rate=0.05, momentum=0.9, nesterov=True)),
+    "adam": (lambda: optimizers.Adam(learning_rate=0.005), "adam", dict(learning_rate=0.005)),
+    "adam_defaults": (lambda: optimizers.Adam(), "adam", {}),
+}
+
+
+def reference_layers(model):
+    spec = []
+    for layer in model.layers:
+        if isinstance(layer, layers.Dense):
+            spec.append(("dense", layer.activation, layer.use_bias))
+        else:
+            spec.append(("activation", layer.activation))
+    return spec
+
+
+def reference_for(model, loss, optimizer="sgd", **kwargs):
+    return ReferenceModel(reference_layers(model), model.get_weights(), loss, optimizer, dtype=np.float32, **kwargs)
+
+
+def assert_weights_close(got, want, rtol=W_RTOL, atol=W_ATOL):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == np.float32
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+def max_change(before, after):
+    return max(float(np.abs(a - b).max()) for a, b in zip(before, after))
+
+
+# ----------------------------------------------------------------------------- training vs reference
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_fit_matches_reference(name, opt, mnist, banknote):
+    net, loss, x, y_fit, y_ref, batch_size = problem(name, mnist, banknote)
+    make_optimizer, ref_name, ref_kwargs = OPTIMIZERS[opt]
+    model = Sequential(net)
+    model.compile(optimizer=make_optimizer(), loss=loss)
+    initial = model.get_weights()
+    ref = reference_for(model, loss, ref_name, **ref_kwargs)
+    epochs = 2
+    history = model.fit(x, y_fit, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0)
+    ref_losses = [ref.train_epoch(x, y_ref, batch_size=batch_size) for _ in range(epochs)]
+
+    steps = epochs * -(-len(x) // batch_size)
+    assert len(x) % batch_size != 0  # a partial last batch is part of every epoch
+    assert model._core.iterations == ref.iterations == steps
+    # Epoch loss: the batch-size-weighted mean of the batch losses, before each update.
+    np.testing.assert_allclose(history.history["loss"], ref_losses, rtol=L_RTOL)
+    after = model.get_weights()
+    assert max_change(initial, after) > 1e-3  # the comparison below is not vacuous
+    assert_weights_close(after, ref.weights)
+    # predict from (nearly) equal weights
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "momentum", "nesterov", "adam"])
+def test_fit_with_sample_weights_matches_reference(opt, banknote):
+    x, y = banknote
+    make_optimizer, ref_name, ref_kwargs = OPTIMIZERS[opt]
+    sw = np.random.default_rng(5).uniform(0.0, 2.0, len(x)).astype(np.float32)
+    model = Sequential(banknote_net())
+    model.compile(optimizer=make_optimizer(), loss="binary_crossentropy")
+    ref = reference_for(model, "binary_crossentropy", ref_name, **ref_kwargs)
+    initial = model.get_weights()
+    history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, sample_weight=sw)
+    ref_losses = [ref.train_epoch(x, y, batch_size=16, sample_weight=sw) for _ in range(3)]
+    np.testing.assert_allclose(history.history["loss"], ref_losses, rtol=L_RTOL)
+    assert max_change(initial, model.get_weights()) > 1e-3
+    assert_weights_close(model.get_weights(), ref.weights)
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_batch_gradients_match_reference(name, mnist, banknote):
+    """The core on single batches (no update) against the reference's gradients."""
+    net, loss, x, y_fit, y_ref, batch_size = problem(name, mnist, banknote)
+    model = Sequential(net)
+    model.compile(optimizer="sgd", loss=loss)
+    ref = reference_for(model, loss)
+    y_core = np.asarray(y_fit, dtype=np.float32).reshape(len(x), -1)
+    for start in (0, len(x) - len(x) % batch_size):  # a full and the partial batch
+        xb, yb = np.ascontiguousarray(x[start:start + batch_size]), np.ascontiguousarray(y_core[start:start + batch_size])
+        loss_value, flat = model._core.compute_gradients(xb, yb)
+        ref_loss, ref_grads = ref.gradients(xb, y_ref[start:start + batch_size])
+        assert loss_value == pytest.approx(ref_loss, rel=L_RTOL)
+        want = np.concatenate([g.ravel() for g in ref_grads])
+        assert flat.dtype == np.float32
+        np.testing.assert_allclose(flat, want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_predict_and_evaluate_match_reference(name, mnist, banknote):
+    net, loss, x, y_fit, y_ref, _ = problem(name, mnist, banknote)
+    model = Sequential(net)
+    metrics = [] if loss == "mse" else ["accuracy"]
+    model.compile(optimizer="adam", loss=loss, metrics=metrics)
+    ref = reference_for(model, loss)
+    p = ref.predict(x)
+    # Batch sizes that split the data unevenly must not change anything.
+    for batch_size in (None, 7, len(x)):
+        np.testing.assert_allclose(model.predict(x, batch_size=batch_size, verbose=0), p, rtol=L_RTOL, atol=1e-7)
+    result = model.evaluate(x, y_fit, batch_size=32, verbose=0)
+    loss_value = result if loss == "mse" else result[0]
+    assert loss_value == pytest.approx(ref.loss_value(x, y_ref), rel=L_RTOL)
+    if loss != "mse":
+        # Accuracy computed here, independently of both implementations.
+        if loss == "binary_crossentropy":
+            correct = ((p[:, 0] > 0.5).astype(np.float32) == y_ref)
+        elif loss == "categorical_crossentropy":
+            correct = p.argmax(axis=1) == np.asarray(y_ref).argmax(axis=1)
+        else:
+            correct = p.argmax(axis=1) == np.asarray(y_ref).ravel()
+        assert result[1] == pytest.approx(correct.mean(), abs=1e-12)
+
+
+def test_evaluate_with_sample_weights(banknote):
+    x, y = banknote
+    sw = np.random.default_rng(3).uniform(0.0, 2.0, len(x)).astype(np.float32)
+    model = Sequential(banknote_net())
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    ref = reference_for(model, "binary_crossentropy")
+    loss_value, acc = model.evaluate(x, y, sample_weight=sw, batch_size=16, verbose=0)
+    # sum_over_batch_size: sum(w * l) / n, whatever the batching
+    assert loss_value == pytest.approx(ref.loss_value(x, y, sw), rel=L_RTOL)
+    correct = (ref.predict(x)[:, 0] > 0.5) == y
+    assert acc == pytest.approx(np.sum(sw * correct) / np.sum(sw), rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- repeatability
+
+# Known bug (see the reason): in the AVX2 (x86-64-v3) build the last bits of the results depend
+# on where the model's buffers happen to lie in memory (their address modulo 32 bytes), so two
+# identically seeded models in one process can end with different weights.  The baseline
+# (SSE2) build is bit-for-bit repeatable; test_baseline_build_is_repeatable checks that.
+ALIGNMENT_BUG = pytest.mark.xfail(
+    densenn.build_info()["isa"] == "x86-64-v3", strict=True,
+    reason="x86-64-v3 build is not bit-repeatable: CpuBackend::bias_gradient (cpp/src/cpu_backend.cpp, "
+           "colwise().sum() into the bias slice of grads_) and the softmax rows in activation_forward "
+           "(cpp/src/activations.cpp, .exp()/.sum() per row) round differently depending on the 32-byte "
+           "alignment of the heap buffers (Eigen peels unaligned AVX elements into scalar code)")
+REPEATS = 6  # models kept alive at once, so their buffers lie at different addresses
+
+
+def small_problem():
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(100, 20)).astype(np.float32)
+    labels = np.argmax(x[:, :10] + rng.normal(size=(100, 10)), axis=1)
+    return x, densenn.utils.to_categorical(labels, 10)
+
+
+def small_net():
+    return [Input(shape=(20,)), layers.Dense(16, activation="tanh"), layers.Dense(10, activation="softmax")]
+
+
+def seeded_run(seed, shuffle, epochs=3):
+    """set_random_seed, build, fit: (model, initial weights, final weights, epoch losses)."""
+    x, y = small_problem()
+    densenn.utils.set_random_seed(seed)
+    model = Sequential(small_net())
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    initial = model.get_weights()
+    history = model.fit(x, y, batch_size=16, epochs=epochs, shuffle=shuffle, verbose=0)
+    return model, initial, model.get_weights(), history.history.get("loss", [])
+
+
+def assert_bit_identical(a, b):
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_same_seed_gives_same_initial_weights():
+    runs = [seeded_run(42, shuffle=False, epochs=0) for _ in range(REPEATS)]
+    for run in runs[1:]:
+        assert_bit_identical(run[1], runs[0][1])
+
+
+@ALIGNMENT_BUG
+@pytest.mark.parametrize("shuffle", [False, True], ids=["unshuffled", "shuffled"])
+def test_same_seed_is_bit_identical(shuffle):
+    runs = [seeded_run(42, shuffle) for _ in range(REPEATS)]  # all alive at once
+    for run in runs[1:]:
+        assert_bit_identical(run[1], runs[0][1])
+        assert_bit_identical(run[2], runs[0][2])
+        assert run[3] == runs[0][3]
+
+
+def test_same_seed_is_repeatable_to_float32_tolerance():
+    """What does hold in every build: the runs agree to the last few ulps, and shuffling with
+    the same seed visits the batches in the same order (an order change would move the weights
+    by ~1e-3, not ~1e-7)."""
+    for shuffle in (False, True):
+        runs = [seeded_run(42, shuffle) for _ in range(REPEATS)]
+        for run in runs[1:]:
+            assert_bit_identical(run[1], runs[0][1])
+            assert_weights_close(run[2], runs[0][2], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(run[3], runs[0][3], rtol=1e-6)
+
+
+def test_different_seeds_differ():
+    _, init1, final1, _ = seeded_run(42, shuffle=False)
+    _, init2, final2, _ = seeded_run(43, shuffle=False)
+    for a, b in zip(init1[::2], init2[::2]):  # kernels (biases start at zero in both)
+        assert np.abs(a - b).max() > 1e-2
+    for a, b in zip(final1, final2):
+        assert np.abs(a - b).max() > 1e-3
+
+
+def test_shuffling_happens_and_depends_on_the_seed():
+    _, init_s, final_s, _ = seeded_run(42, shuffle=True)
+    _, init_u, final_u, _ = seeded_run(42, shuffle=False)
+    assert_bit_identical(init_s, init_u)
+    assert max_change(final_s, final_u) > 1e-4  # a different batch order, not rounding noise
+    # Same initial weights, different seed for the model: a different order.
+    x, y = small_problem()
+    densenn.utils.set_random_seed(44)
+    other = Sequential(small_net())
+    other.compile(optimizer="adam", loss="categorical_crossentropy")
+    other.set_weights(init_s)
+    other.fit(x, y, batch_size=16, epochs=3, shuffle=True, verbose=0)
+    assert max_change(other.get_weights(), final_s) > 1e-4
+
+
+def test_shuffled_full_batch_epoch_matches_reference(mnist):
+    """With batch_size = n, one shuffled epoch is one full-batch step: its loss and gradient
+    cannot depend on the order, so it must equal the reference's full-batch step."""
+    x, labels = mnist
+    y = densenn.utils.to_categorical(labels, 10)
+    model = Sequential(mnist_net())
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.5), loss="categorical_crossentropy")
+    ref = reference_for(model, "categorical_crossentropy", "sgd", learning_rate=0.5)
+    history = model.fit(x, y, batch_size=len(x), epochs=3, shuffle=True, verbose=0)
+    ref_losses = [ref.train_epoch(x, y, batch_size=len(x)) for _ in range(3)]
+    np.testing.assert_allclose(history.history["loss"], ref_losses, rtol=L_RTOL)
+    assert_weights_close(model.get_weights(), ref.weights)
+
+
+# ----------------------------------------------------------------------------- baseline (non-AVX2) build
+
+_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import densenn
+    from densenn import Input, Sequential, layers, optimizers
+
+    assert densenn.build_info()["isa"] == "x86-64", densenn.build_info()
+    data = np.load(sys.argv[1])
+    out = {}
+
+    # 1. The MNIST network from the parent's initial weights, same batches.
+    model = Sequential([Input(shape=(784,)), layers.Dense(100, activation="sigmoid"),
+                        layers.Dense(50, activation="sigmoid"), layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.005), loss="categorical_crossentropy")
+    model.set_weights([data[f"w{i}"] for i in range(6)])
+    history = model.fit(data["x"], data["y"], batch_size=32, epochs=2, shuffle=False, verbose=0)
+    out["weights"] = np.concatenate([w.ravel() for w in model.get_weights()])
+    out["loss"] = np.array(history.history["loss"])
+
+    # 2. Seeded repeatability: several models alive at once, same seed.
+    models = []
+    for shuffle in (False, True):
+        for k in range(int(data["repeats"])):
+            densenn.utils.set_random_seed(42)
+            m = Sequential([Input(shape=(20,)), layers.Dense(16, activation="tanh"),
+                            layers.Dense(10, activation="softmax")])
+            m.compile(optimizer="adam", loss="categorical_crossentropy")
+            m.fit(data["sx"], data["sy"], batch_size=16, epochs=3, shuffle=shuffle, verbose=0)
+            models.append(m)
+            out[f"seeded_{int(shuffle)}_{k}"] = np.concatenate([w.ravel() for w in m.get_weights()])
+    np.savez(sys.argv[2], **out)
+""")
+
+on_x86_64 = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                                reason="the baseline build is x86-64 only")
+
+
+@pytest.fixture(scope="module")
+def baseline_run(mnist, tmp_path_factory):
+    """Runs the baseline build in a child process once; returns (parent's inputs, child's outputs)."""
+    x, labels = mnist
+    y = densenn.utils.to_categorical(labels, 10)
+    densenn.utils.set_random_seed(3)
+    model = Sequential(mnist_net())
+    initial = model.get_weights()
+    sx, sy = small_problem()
+    folder = tmp_path_factory.mktemp("baseline")
+    inputs, output = folder / "inputs.npz", folder / "outputs.npz"
+    np.savez(inputs, x=x, y=y, sx=sx, sy=sy, repeats=REPEATS, **{f"w{i}": w for i, w in enumerate(initial)})
+    env = {**os.environ, "DENSENN_ISA": "baseline"}
+    child = subprocess.run([sys.executable, "-c", _CHILD, str(inputs), str(output)], env=env, cwd=folder,
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr
+    with np.load(output) as data:
+        return (x, y, initial), dict(data)
+
+
+@on_x86_64
+def test_baseline_build_gives_the_same_numbers(baseline_run):
+    (x, y, initial), child = baseline_run
+    model = Sequential(mnist_net())
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.005), loss="categorical_crossentropy")
+    model.set_weights(initial)
+    ref = reference_for(model, "categorical_crossentropy", "adam", learning_rate=0.005)
+    history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    ref_losses = [ref.train_epoch(x, y, batch_size=32) for _ in range(2)]
+
+    ours = np.concatenate([w.ravel() for w in model.get_weights()])
+    baseline = child["weights"]
+    assert baseline.dtype == np.float32 and baseline.shape == ours.shape
+    assert np.abs(ours - np.concatenate([w.ravel() for w in initial])).max() > 1e-3
+    np.testing.assert_allclose(baseline, ours, rtol=W_RTOL, atol=W_ATOL)
+    np.testing.assert_allclose(child["loss"], history.history["loss"], rtol=L_RTOL)
+    # Both builds also agree with the NumPy reference.
+    np.testing.assert_allclose(baseline, np.concatenate([w.ravel() for w in ref.weights]), rtol=W_RTOL, atol=W_ATOL)
+    np.testing.assert_allclose(child["loss"], ref_losses, rtol=L_RTOL)
+
+
+@on_x86_64
+def test_baseline_build_is_repeatable(baseline_run):
+    _, child = baseline_run
+    for shuffle in (0, 1):
+        runs = [child[f"seeded_{shuffle}_{k}"] for k in range(REPEATS)]
+        for run in runs[1:]:
+            np.testing.assert_array_equal(run, runs[0])
+    # shuffling changed the result, so the shuffled runs really took the seeded order
+    assert not np.array_equal(child["seeded_0_0"], child["seeded_1_0"])
