@@ -38,6 +38,7 @@ def float64():
     """Models built inside the test run in float64 in C++; float32 is restored afterwards."""
     previous = densenn.config.floatx()
     densenn.config.set_floatx("float64")
+    densenn.utils.set_random_seed(4321)  # the tests overwrite the weights anyway; this keeps them repeatable
     try:
         yield
     finally:
@@ -227,6 +228,22 @@ def test_unfused_output_gradients(float64, loss, head):
     model = build(spec, loss)
     x, y, _ = setup_problem(model, spec, loss, seed=1)
     check_gradients(model, x, y)
+
+
+@pytest.mark.parametrize("targets", ["soft", "unnormalised"])
+def test_fused_categorical_crossentropy_with_non_one_hot_targets(float64, targets):
+    """The fused softmax + CCE path computes p * sum(t) - t, the true derivative of the reported
+    loss, also for soft labels and for target rows that do not sum to 1."""
+    spec = [("dense", N_HIDDEN, "tanh", True), ("dense", N_OUT, "softmax", True)]
+    model = build(spec, "categorical_crossentropy")
+    x, _, _ = setup_problem(model, spec, "categorical_crossentropy", seed=4)
+    rng = np.random.default_rng(4)
+    y = rng.uniform(0.0, 1.0, size=(N_ROWS, N_OUT))
+    if targets == "soft":
+        y /= y.sum(axis=1, keepdims=True)
+    else:
+        y[0] = 0.0  # a row without any target
+    check_gradients(model, x, np.ascontiguousarray(y))
 
 
 @pytest.mark.parametrize("loss", LOSSES)

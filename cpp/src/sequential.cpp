@@ -54,6 +54,7 @@ void Sequential<T>::compile(const std::string& loss, const OptimizerConfig& opti
   const Activation last = layers_.empty() ? Activation::linear : layers_.back()->output_activation();
   fused_ = loss_fuses_with(loss_, last);
   compiled_ = true;
+  ++compile_count_;
 }
 
 template <class T>
@@ -143,7 +144,8 @@ template <class T>
 DataPass<T>::DataPass(Sequential<T>& model, const T* x, const T* y, const T* w, long rows, long batch_size,
                       bool training, bool shuffle)
     : model_(model), x_(x), y_(y), w_(w), rows_(rows), batch_size_(batch_size), training_(training),
-      metric_totals_(model.metrics().size(), 0.0), metric_weights_(model.metrics().size(), 0.0) {
+      compile_count_(model.compile_count()), metric_totals_(model.metrics().size(), 0.0),
+      metric_weights_(model.metrics().size(), 0.0) {
   if (!model.compiled()) throw std::logic_error("The model must be compiled before training or evaluation.");
   if (rows <= 0) throw std::invalid_argument("the data set is empty.");
   if (batch_size <= 0) throw std::invalid_argument("batch_size must be positive, got " + std::to_string(batch_size) + ".");
@@ -160,6 +162,9 @@ DataPass<T>::DataPass(Sequential<T>& model, const T* x, const T* y, const T* w, 
 
 template <class T>
 long DataPass<T>::run(long max_steps, double max_seconds) {
+  // The targets' width and the metric sums were sized for the compiled loss and metrics.
+  if (model_.compile_count() != compile_count_)
+    throw std::logic_error("The model was compiled again while a training or evaluation pass was running.");
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   Workspace<T>& ws = model_.training_workspace();

@@ -21,8 +21,8 @@ class Loss:
         y_pred = np.asarray(y_pred, dtype=np.float64)
         if y_pred.ndim == 1:
             y_pred = y_pred[:, None]
-        ref = ReferenceModel([], [], self.core_name)
-        return ref.loss_value(y_pred, y_true, sample_weight=sample_weight)
+        identity = ReferenceModel([], [], self.core_name)  # no layers: the loss alone
+        return identity.loss_value(y_pred, y_true, sample_weight=sample_weight)
 
     def get_config(self):
         return {"name": self.name}

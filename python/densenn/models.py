@@ -41,6 +41,7 @@ class Sequential:
         self._layers = []
         self._input_shape = None  # (features,) once known
         self._core = None
+        self._core_layers = []  # the layers the current core was built for
         self._compile_args = None  # (optimizer, loss, metrics) as resolved by compile()
         self.optimizer = None
         self.loss = None
@@ -260,32 +261,48 @@ class Sequential:
             raise RuntimeError(f"You must call compile() before {what}.")
 
     # ------------------------------------------------------------------ data
-    def _prepare_x(self, x, argument="x"):
+    def _prepare_x(self, x, argument="x", need_rows=False):
+        """x as a C-contiguous array of the model's dtype; builds an unbuilt model from its width."""
         if x is None:
             raise ValueError(f"{argument}: expected an array of shape (n, features), got None")
         x = _numeric_array(x, argument)
+        expected = f"(n, {self._input_shape[0]})" if self._input_shape else "(n, features)"
         if x.ndim != 2:
-            expected = f"(n, {self._input_shape[0]})" if self._input_shape else "(n, features)"
             raise ValueError(f"{argument}: expected a 2-D array of shape {expected}, got shape {x.shape}")
         if self._input_shape is not None and x.shape[1] != self._input_shape[0]:
             raise ValueError(
                 f"{argument}: the model expects {self._input_shape[0]} features per sample "
                 f"(input shape {self.input_shape}), got an array of shape {x.shape}"
             )
-        self._ensure_built(x)
-        x = np.ascontiguousarray(x, dtype=self._dtype)  # no copy when already float C-contiguous
+        if x.shape[1] == 0:
+            raise ValueError(f"{argument}: expected at least one feature per sample, got shape {x.shape}")
+        if need_rows and x.shape[0] == 0:
+            raise ValueError(f"{argument}: expected at least one sample, got an empty array of shape {x.shape}")
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{argument} contains NaN or Inf values.")
-        return x
+        converted = np.ascontiguousarray(x, dtype=self._dtype if self.built else config.floatx())
+        if not np.all(np.isfinite(converted)):  # float64 values beyond float32's range
+            raise ValueError(f"{argument} has values too large for {converted.dtype}.")
+        return converted
 
-    def _prepare_y(self, y, rows, argument="y"):
+    def _prepare_data(self, x, y, sample_weight, prefix=""):
+        """Validated (x, y, sample_weight) for fit/evaluate; builds the model only once x and y agree on rows."""
+        x = self._prepare_x(x, prefix + "x", need_rows=True)
         if y is None:
-            raise ValueError(f"{argument}: targets are required for training and evaluation.")
-        y = _numeric_array(y, argument)
-        out = self._core.output_dim
+            raise ValueError(f"{prefix}y: targets are required for training and evaluation.")
+        y = _numeric_array(y, prefix + "y")
+        if y.ndim == 0 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"{prefix}y: expected {x.shape[0]} rows (one per sample of {prefix}x), "
+                             f"got shape {y.shape}")
+        self._ensure_built(x)
+        return x, self._prepare_y(y, prefix + "y"), self._prepare_weights(sample_weight, x.shape[0],
+                                                                          prefix + "sample_weight")
+
+    def _prepare_y(self, y, argument):
+        rows, out = y.shape[0], self._core.output_dim
         loss = self._compile_args[1].core_name
-        if y.ndim == 0 or y.shape[0] != rows:
-            raise ValueError(f"{argument}: expected {rows} rows (one per sample of x), got shape {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{argument} contains NaN or Inf values.")
         if loss == "sparse_categorical_crossentropy":
             if not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
                 raise ValueError(
@@ -298,7 +315,7 @@ class Sequential:
                 i = int(np.argmax(bad.ravel()))
                 raise ValueError(
                     f"{argument}: labels must be integers in [0, {out}) for a model with {out} outputs; "
-                    f"got {y.ravel()[i]!r} at row {i}"
+                    f"got {y.ravel()[i].item()!r} at row {i}"
                 )
         else:
             if y.ndim == 1 and out == 1:
@@ -310,20 +327,17 @@ class Sequential:
                     f"{argument}: expected shape ({rows}, {out}) to match the model's output {self.output_shape}, "
                     f"got {y.shape}{hint}"
                 )
-        y = np.ascontiguousarray(y, dtype=self._dtype)
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"{argument} contains NaN or Inf values.")
-        return y
+        return np.ascontiguousarray(y, dtype=self._dtype)
 
-    def _prepare_weights(self, sample_weight, rows):
+    def _prepare_weights(self, sample_weight, rows, argument="sample_weight"):
         if sample_weight is None:
             return None
-        w = _numeric_array(sample_weight, "sample_weight")
+        w = _numeric_array(sample_weight, argument)
         if w.shape != (rows,):
-            raise ValueError(f"sample_weight: expected shape ({rows},), got {w.shape}")
+            raise ValueError(f"{argument}: expected shape ({rows},), got {w.shape}")
         w = np.ascontiguousarray(w, dtype=self._dtype)
         if not np.all(np.isfinite(w)) or (w < 0).any():
-            raise ValueError("sample_weight: expected finite, non-negative weights.")
+            raise ValueError(f"{argument}: expected finite, non-negative weights.")
         return w
 
     # ------------------------------------------------------------------ loops
@@ -363,17 +377,14 @@ class Sequential:
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
                 or not 0 <= validation_split < 1:
             raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
-        w = self._prepare_weights(sample_weight, x.shape[0])
+        callbacks = self._callback_list(callbacks)
+        x, y, w = self._prepare_data(x, y, sample_weight)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data: expected (x_val, y_val) or (x_val, y_val, sample_weight_val)")
-            vx = self._prepare_x(validation_data[0], "validation_data x")
-            vy = self._prepare_y(validation_data[1], vx.shape[0], "validation_data y")
-            vw = self._prepare_weights(validation_data[2], vx.shape[0]) if len(validation_data) == 3 else None
-            val = (vx, vy, vw)
+            val = self._prepare_data(validation_data[0], validation_data[1],
+                                     validation_data[2] if len(validation_data) == 3 else None, "validation_data ")
         elif validation_split > 0:
             # Keras takes the last fraction of the data, before any shuffling.
             split = int(x.shape[0] * (1 - validation_split))
@@ -387,10 +398,11 @@ class Sequential:
         if not isinstance(shuffle, (bool, np.bool_)):
             raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
 
+        batch_size = min(batch_size, x.shape[0])  # also keeps huge values within C++'s range
         history = History()
         steps = -(-x.shape[0] // batch_size)
         params = {"verbose": verbose, "epochs": epochs, "steps": steps}
-        cbs = CallbackList([history, *(callbacks or [])], self, params)
+        cbs = CallbackList([history, *callbacks], self, params)
         progress = ProgbarLogger(verbose, epochs)
         self.stop_training = False
         cbs.on_train_begin({})
@@ -404,7 +416,7 @@ class Sequential:
             logs = self._run_pass(data_pass, bar, cbs, "train")
             self._optimizer_built = True
             if val is not None:
-                vpass = self._core.data_pass(*val, batch_size, training=False, shuffle=False)
+                vpass = self._core.data_pass(*val, min(batch_size, len(val[0])), training=False, shuffle=False)
                 val_logs = self._run_pass(vpass, _Silent(), cbs, "test")
                 logs = dict(sorted({**logs, **{"val_" + k: v for k, v in val_logs.items()}}.items()))
             bar.finish(data_pass.steps, logs)
@@ -421,10 +433,10 @@ class Sequential:
         self._require_compiled("evaluate()")
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         verbose = self._verbose(verbose)
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
-        w = self._prepare_weights(sample_weight, x.shape[0])
-        cbs = CallbackList(callbacks or [], self, {"verbose": verbose, "steps": -(-x.shape[0] // batch_size)})
+        callbacks = self._callback_list(callbacks)
+        x, y, w = self._prepare_data(x, y, sample_weight)
+        batch_size = min(batch_size, x.shape[0])
+        cbs = CallbackList(callbacks, self, {"verbose": verbose, "steps": -(-x.shape[0] // batch_size)})
         cbs.on_test_begin({})
         data_pass = self._core.data_pass(x, y, w, batch_size, training=False, shuffle=False)
         logs = self._run_pass(data_pass, ProgbarLogger(verbose), cbs, "test")
@@ -439,6 +451,8 @@ class Sequential:
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         verbose = self._verbose(verbose)
         x = self._prepare_x(x)
+        self._ensure_built(x)
+        batch_size = min(batch_size, max(1, x.shape[0]))
         out = self._core.predict(x, batch_size)
         if verbose:
             steps = max(1, -(-x.shape[0] // batch_size))
@@ -447,9 +461,25 @@ class Sequential:
             progress.update(steps, {}, finalize=True)
         return out
 
+    def __call__(self, x, training=False):
+        """``model(x)``: the outputs for one batch, as a NumPy array (inference mode)."""
+        return self.predict_on_batch(x)
+
     def predict_on_batch(self, x):
         x = self._prepare_x(x)
+        self._ensure_built(x)
         return self._core.predict(x, max(1, x.shape[0]))
+
+    @staticmethod
+    def _callback_list(callbacks):
+        from .callbacks import Callback
+        if callbacks is None:
+            return []
+        if isinstance(callbacks, Callback):
+            return [callbacks]
+        if isinstance(callbacks, (list, tuple)):
+            return list(callbacks)
+        raise ValueError(f"callbacks: expected a list of Callback objects, got {callbacks!r}")
 
     @staticmethod
     def _verbose(verbose):

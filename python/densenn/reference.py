@@ -134,7 +134,7 @@ class ReferenceModel:
         self._s = None
 
         # The last op decides whether the fused logits gradient applies.
-        last = self._ops[-1]
+        last = self._ops[-1] if self._ops else ("none",)
         self._fused_active = self.fused and last[0] == "act" and (last[1], self.loss) in _FUSED
 
     # -- construction helpers
@@ -166,9 +166,7 @@ class ReferenceModel:
                                  f"or ('activation', activation)")
             if act != "linear":
                 ops.append(("act", act))
-        if not ops:
-            raise ValueError("The model needs at least one layer that does something")
-        return ops
+        return ops  # may be empty: the identity network, i.e. the loss alone
 
     def _copy_weights(self, weights):
         weights = list(weights)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "densenn/backend.hpp"
+#include "densenn/buffer.hpp"
 #include "densenn/layers.hpp"
 #include "densenn/random.hpp"
 
@@ -19,10 +20,10 @@ namespace densenn {
 template <class T>
 struct Workspace {
   long rows = 0;
-  std::vector<std::vector<T>> outputs;  // per layer, rows x output_dim
-  std::vector<std::vector<T>> scratch;  // per layer, rows x scratch_cols
-  std::vector<T> input, target, weight;  // a gathered batch
-  std::vector<T> grad, grad_next;        // dL/d(activations), ping-pong between layers
+  std::vector<Buffer<T>> outputs;  // per layer, rows x output_dim
+  std::vector<Buffer<T>> scratch;  // per layer, rows x scratch_cols
+  Buffer<T> input, target, weight;  // a gathered batch
+  Buffer<T> grad, grad_next;        // dL/d(activations), ping-pong between layers
 };
 
 template <class T>
@@ -37,9 +38,9 @@ class Sequential {
   // Offset of each layer's weights in the flat parameter buffer.
   const std::vector<std::size_t>& param_offsets() const { return param_offsets_; }
 
-  std::vector<T>& params() { return params_; }
-  const std::vector<T>& params() const { return params_; }
-  const std::vector<T>& grads() const { return grads_; }
+  Buffer<T>& params() { return params_; }
+  const Buffer<T>& params() const { return params_; }
+  const Buffer<T>& grads() const { return grads_; }
 
   void compile(const std::string& loss, const OptimizerConfig& optimizer, const std::vector<std::string>& metrics);
   bool compiled() const { return compiled_; }
@@ -48,7 +49,9 @@ class Sequential {
   // Width of a target row for the compiled loss (1 for sparse labels).
   long target_cols() const { return loss_target_cols(loss_, output_dim()); }
   OptimizerConfig& optimizer() { return optimizer_; }
-  std::vector<T>& optimizer_state() { return optimizer_state_; }
+  Buffer<T>& optimizer_state() { return optimizer_state_; }
+  // Counts compile() calls, so a pass can tell that the model changed under it.
+  long compile_count() const { return compile_count_; }
   long long iterations() const { return iterations_; }
   void set_iterations(long long n) { iterations_ = n; }
   Rng& shuffle_rng() { return shuffle_rng_; }
@@ -77,8 +80,9 @@ class Sequential {
   long input_dim_;
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<std::size_t> param_offsets_;
-  std::vector<T> params_, grads_, optimizer_state_;
+  Buffer<T> params_, grads_, optimizer_state_;
   bool compiled_ = false;
+  long compile_count_ = 0;
   Loss loss_ = Loss::mse;
   bool fused_ = false;
   std::vector<Metric> metrics_;
@@ -113,6 +117,7 @@ class DataPass {
   long rows_, batch_size_, steps_, step_ = 0;
   bool training_;
   std::vector<long> order_;  // empty: rows in order, read in place
+  long compile_count_;        // the model's, when the pass began
   double loss_sum_ = 0;
   long seen_ = 0;
   std::vector<double> metric_totals_, metric_weights_;
