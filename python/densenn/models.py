@@ -6,7 +6,7 @@ from . import config, losses as losses_module, metrics as metrics_module, optimi
 from ._core import core
 from ._summary import default_line_length, format_count, format_shape, format_summary
 from .callbacks import CallbackList, History, ProgbarLogger
-from .layers import Dense, InputLayer, Layer, unique_name
+from .layers import InputLayer, Layer, feature_shape, unique_name
 
 __all__ = ["Sequential"]
 
@@ -105,9 +105,7 @@ class Sequential:
         """Builds the model for inputs of shape (None, features)."""
         if input_shape is not None:
             shape = tuple(input_shape)
-            self._input_shape = layers_shape = shape[1:] if len(shape) == 2 else shape
-            from .layers import feature_shape
-            self._input_shape = feature_shape(layers_shape, "build input_shape")
+            self._input_shape = feature_shape(shape[1:] if len(shape) == 2 else shape, "build input_shape")
         if self._input_shape is None:
             raise ValueError("build: the model has no input shape; pass input_shape=(None, features).")
         self._build()
@@ -163,18 +161,21 @@ class Sequential:
             slices.append(layer_slices)
         return slices
 
-    def _layer_weights(self, layer):
+    def _read_weights(self, slices):
         params = self._core.params
-        index = self._layers.index(layer)
-        return [params[o:o + int(np.prod(s))].reshape(s).copy() for o, s in self._weight_slices()[index]]
+        return [params[o:o + int(np.prod(s))].reshape(s).copy() for o, s in slices]
+
+    def _write_weights(self, slices, weights, owner):
+        arrays = self._checked_weights(weights, [s for _, s in slices], owner)  # all checked before any write
+        params = self._core.params
+        for (offset, _), array in zip(slices, arrays):
+            params[offset:offset + array.size] = array.ravel()
+
+    def _layer_weights(self, layer):
+        return self._read_weights(self._weight_slices()[self._layers.index(layer)])
 
     def _set_layer_weights(self, layer, weights):
-        index = self._layers.index(layer)
-        slices = self._weight_slices()[index]
-        arrays = self._checked_weights(weights, [s for _, s in slices], f"Layer {layer.name!r}")
-        params = self._core.params
-        for (offset, shape), array in zip(slices, arrays):
-            params[offset:offset + array.size] = array.ravel()
+        self._write_weights(self._weight_slices()[self._layers.index(layer)], weights, f"Layer {layer.name!r}")
 
     def _checked_weights(self, weights, shapes, owner):
         """Validates a list of weight arrays against the expected shapes before anything is written."""
@@ -196,17 +197,12 @@ class Sequential:
         """All weights, layer by layer (Dense: kernel (in, units), then bias (units,))."""
         if self._core is None:
             return []
-        params = self._core.params
-        return [params[o:o + int(np.prod(s))].reshape(s).copy() for layer in self._weight_slices() for o, s in layer]
+        return self._read_weights([s for layer in self._weight_slices() for s in layer])
 
     def set_weights(self, weights):
         if self._core is None:
             raise ValueError("set_weights: the model is not built yet (give it an input shape first).")
-        slices = [s for layer in self._weight_slices() for s in layer]
-        arrays = self._checked_weights(weights, [s for _, s in slices], "Sequential")
-        params = self._core.params
-        for (offset, _), array in zip(slices, arrays):
-            params[offset:offset + array.size] = array.ravel()
+        self._write_weights([s for layer in self._weight_slices() for s in layer], weights, "Sequential")
 
     def count_params(self):
         if self._core is None:
@@ -374,7 +370,7 @@ class Sequential:
         epochs = _positive_int(epochs, "epochs", allow_zero=True)
         initial_epoch = _positive_int(initial_epoch, "initial_epoch", allow_zero=True)
         verbose = self._verbose(verbose)
-        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
                 or not 0 <= validation_split < 1:
             raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
         callbacks = self._callback_list(callbacks)
