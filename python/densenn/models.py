@@ -411,9 +411,11 @@ class Sequential:
             bar = _DeferredFinal(progress)
             logs = self._run_pass(data_pass, bar, cbs, "train")
             self._optimizer_built = True
-            if val is not None:
+            if val is not None:  # as Keras' fit, an evaluate() with the test hooks
                 vpass = self._core.data_pass(*val, min(batch_size, len(val[0])), training=False, shuffle=False)
+                cbs.on_test_begin({})
                 val_logs = self._run_pass(vpass, _Silent(), cbs, "test")
+                cbs.on_test_end(val_logs)
                 logs = dict(sorted({**logs, **{"val_" + k: v for k, v in val_logs.items()}}.items()))
             bar.finish(data_pass.steps, logs)
             cbs.on_epoch_end(epoch, logs)
@@ -449,12 +451,23 @@ class Sequential:
         x = self._prepare_x(x)
         self._ensure_built(x)
         batch_size = min(batch_size, max(1, x.shape[0]))
-        out = self._core.predict(x, batch_size)
+        steps = -(-x.shape[0] // batch_size)
+        cbs = CallbackList(self._callback_list(callbacks), self, {"verbose": verbose, "steps": steps})
+        cbs.on_predict_begin({})
+        if cbs.wants_batches("predict"):  # batch by batch, so the hooks see each batch's outputs
+            parts = []
+            for step in range(steps):
+                cbs.on_predict_batch_begin(step, {})
+                parts.append(self._core.predict(x[step * batch_size:(step + 1) * batch_size], batch_size))
+                cbs.on_predict_batch_end(step, {"outputs": parts[-1]})
+            out = np.concatenate(parts) if parts else self._core.predict(x, batch_size)
+        else:
+            out = self._core.predict(x, batch_size)
+        cbs.on_predict_end({})
         if verbose:
-            steps = max(1, -(-x.shape[0] // batch_size))
             progress = ProgbarLogger(verbose)
-            progress.start(steps)
-            progress.update(steps, {}, finalize=True)
+            progress.start(max(1, steps))
+            progress.update(max(1, steps), {}, finalize=True)
         return out
 
     def __call__(self, x, training=False):
