@@ -7,6 +7,8 @@
 
 #include <Eigen/Core>
 #include <cstring>
+#include <algorithm>
+#include <map>
 #include <optional>
 
 #include "densenn/sequential.hpp"
@@ -32,6 +34,83 @@ using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
 void require(bool ok, const std::string& message) {
   if (!ok) throw py::value_error(message);
+}
+
+// Configurations arrive as dicts (the Python objects' get_config()-like
+// descriptions). Every key must be known, so a misspelt or unsupported
+// argument is an error rather than silently ignored.
+class ConfigReader {
+ public:
+  ConfigReader(const py::dict& d, std::string what) : d_(d), what_(std::move(what)) {}
+
+  template <class V>
+  V get(const char* key, V fallback) {
+    used_.push_back(key);
+    if (!d_.contains(key) || d_[key].is_none()) return fallback;
+    try {
+      return d_[key].template cast<V>();
+    } catch (const py::cast_error&) {
+      throw py::value_error(what_ + ": argument '" + key + "' has the wrong type.");
+    }
+  }
+
+  void finish() const {
+    for (auto item : d_) {
+      const auto key = item.first.cast<std::string>();
+      if (std::find(used_.begin(), used_.end(), key) == used_.end())
+        throw py::value_error(what_ + ": unknown argument '" + key + "'.");
+    }
+  }
+
+ private:
+  const py::dict& d_;
+  std::string what_;
+  std::vector<std::string> used_;
+};
+
+LayerConfig layer_config(const py::dict& d) {
+  ConfigReader r(d, "layer");
+  LayerConfig c;
+  c.type = r.get<std::string>("type", "");
+  c.units = r.get<long>("units", 0);
+  c.activation = r.get<std::string>("activation", "linear");
+  c.use_bias = r.get<bool>("use_bias", true);
+  c.options = r.get<std::map<std::string, double>>("options", {});
+  c.choices = r.get<std::map<std::string, std::string>>("choices", {});
+  r.finish();
+  return c;
+}
+
+LossSpec loss_spec(const py::dict& d) {
+  ConfigReader r(d, "loss");
+  LossSpec spec = parse_loss(r.get<std::string>("name", ""));
+  spec.from_logits = r.get<bool>("from_logits", spec.from_logits);
+  spec.label_smoothing = r.get<double>("label_smoothing", spec.label_smoothing);
+  spec.delta = r.get<double>("delta", spec.delta);
+  r.finish();
+  return spec;
+}
+
+MetricSpec metric_spec(const py::dict& d) {
+  ConfigReader r(d, "metric");
+  MetricSpec spec = parse_metric(r.get<std::string>("name", ""));
+  spec.threshold = r.get<double>("threshold", spec.threshold);
+  r.finish();
+  return spec;
+}
+
+OptimizerConfig optimizer_config(const py::dict& d) {
+  ConfigReader r(d, "optimizer");
+  OptimizerConfig c;
+  c.name = r.get<std::string>("name", c.name);
+  c.learning_rate = r.get<double>("learning_rate", c.learning_rate);
+  c.momentum = r.get<double>("momentum", c.momentum);
+  c.nesterov = r.get<bool>("nesterov", c.nesterov);
+  c.beta_1 = r.get<double>("beta_1", c.beta_1);
+  c.beta_2 = r.get<double>("beta_2", c.beta_2);
+  c.epsilon = r.get<double>("epsilon", c.epsilon);
+  r.finish();
+  return c;
 }
 
 template <class T>
@@ -71,11 +150,9 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           "Runs up to max_steps batches (returning early after max_seconds) with the GIL released.");
 
   py::class_<Model>(m, model_name, py::module_local())
-      .def(py::init([](long input_dim, const std::vector<std::tuple<std::string, long, std::string, bool>>& layers,
-                       std::uint64_t seed) {
+      .def(py::init([](long input_dim, const std::vector<py::dict>& layers, std::uint64_t seed) {
              std::vector<LayerConfig> configs;
-             for (const auto& [type, units, activation, use_bias] : layers)
-               configs.push_back(LayerConfig{type, units, activation, use_bias});
+             for (const py::dict& layer : layers) configs.push_back(layer_config(layer));
              return std::make_unique<Model>(input_dim, configs, seed);
            }),
            py::arg("input_dim"), py::arg("layers"), py::arg("seed"))
@@ -89,10 +166,21 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
              for (const auto& layer : model.layers()) shapes.push_back(layer->weight_shapes());
              return shapes;
            })
+      .def("state_shapes",
+           [](const Model& model) {
+             std::vector<std::vector<Shape>> shapes;
+             for (const auto& layer : model.layers()) shapes.push_back(layer->state_shapes());
+             return shapes;
+           })
       // Views of the flat buffers; the model stays alive while a view exists.
       .def_property_readonly("params",
                              [](py::object self) {
                                auto& v = self.cast<Model&>().params();
+                               return py::array_t<T>({py::ssize_t(v.size())}, {py::ssize_t(sizeof(T))}, v.data(), self);
+                             })
+      .def_property_readonly("state",
+                             [](py::object self) {
+                               auto& v = self.cast<Model&>().state();
                                return py::array_t<T>({py::ssize_t(v.size())}, {py::ssize_t(sizeof(T))}, v.data(), self);
                              })
       .def_property_readonly("optimizer_state",
@@ -102,15 +190,12 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
                              })
       .def(
           "compile",
-          [](Model& model, const std::string& loss, const std::string& optimizer, double learning_rate,
-             double momentum, bool nesterov, double beta_1, double beta_2, double epsilon,
-             const std::vector<std::string>& metrics) {
-            OptimizerConfig config{optimizer, learning_rate, momentum, nesterov, beta_1, beta_2, epsilon};
-            model.compile(loss, config, metrics);  // std::invalid_argument -> ValueError
+          [](Model& model, const py::dict& loss, const py::dict& optimizer, const std::vector<py::dict>& metrics) {
+            std::vector<MetricSpec> specs;
+            for (const py::dict& m : metrics) specs.push_back(metric_spec(m));
+            model.compile(loss_spec(loss), optimizer_config(optimizer), specs);  // invalid_argument -> ValueError
           },
-          py::arg("loss"), py::arg("optimizer"), py::arg("learning_rate"), py::arg("momentum") = 0.0,
-          py::arg("nesterov") = false, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7,
-          py::arg("metrics") = std::vector<std::string>{})
+          py::arg("loss"), py::arg("optimizer"), py::arg("metrics"))
       .def_property_readonly("compiled", &Model::compiled)
       .def_property(
           "learning_rate", [](Model& model) { return model.optimizer().learning_rate; },
@@ -158,7 +243,7 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
       .def(
           "data_pass",
           [](py::object self, Array<T> x, Array<T> y, std::optional<Array<T>> w, long batch_size, bool training,
-             bool shuffle) {
+             bool shuffle, std::vector<double> learning_rates) {
             Model& model = self.cast<Model&>();
             require(model.compiled(), "The model must be compiled before training or evaluation.");
             require(x.ndim() == 2 && x.shape(1) == model.input_dim() && x.shape(0) > 0,
@@ -173,11 +258,11 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             handle->w = std::move(w);
             handle->pass = std::make_unique<DataPass<T>>(model, handle->x.data(), handle->y.data(),
                                                          handle->w ? handle->w->data() : nullptr, rows, batch_size,
-                                                         training, shuffle);
+                                                         training, shuffle, std::move(learning_rates));
             return handle;
           },
           py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("batch_size"), py::arg("training"),
-          py::arg("shuffle"),
+          py::arg("shuffle"), py::arg("learning_rates") = std::vector<double>{},
           "A pass over (x, y) in batches: one training epoch, or an evaluation.");
 }
 

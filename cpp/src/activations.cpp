@@ -14,8 +14,6 @@ const NameTable<Activation> kActivations = {
     {"leaky_relu", Activation::leaky_relu},
 };
 
-constexpr double kLeakyReluSlope = 0.2;  // keras.activations.leaky_relu's default
-
 template <class T>
 using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T>
@@ -27,21 +25,28 @@ using ConstRows = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, Eigen::Dynami
 
 }  // namespace
 
-Activation parse_activation(const std::string& name) { return kActivations.parse(name, "activation"); }
+ActivationSpec parse_activation(const std::string& name) {
+  ActivationSpec spec;
+  spec.kind = kActivations.parse(name, "activation");
+  if (spec.kind == Activation::leaky_relu) spec.alpha = 0.2;  // keras.activations.leaky_relu's default
+  if (spec.kind == Activation::elu) spec.alpha = 1.0;
+  return spec;
+}
 const char* activation_name(Activation a) { return kActivations.name(a); }
 std::vector<std::string> activation_names() { return kActivations.names(); }
 
-bool activation_needs_input(Activation) {
+bool activation_needs_input(const ActivationSpec&) {
   // Every activation so far has a derivative expressible through its output.
   return false;
 }
 
 template <class T>
-void activation_forward(Activation a, const T* z_ptr, T* y_ptr, long rows, long cols) {
+void activation_forward(const ActivationSpec& spec, const T* z_ptr, T* y_ptr, long rows, long cols) {
   const long n = rows * cols;
   ConstVec<T> z(z_ptr, n);
   Vec<T> y(y_ptr, n);
-  switch (a) {
+  const T alpha = T(spec.alpha);
+  switch (spec.kind) {
     case Activation::linear:
       if (y_ptr != z_ptr) y = z;
       break;
@@ -55,10 +60,10 @@ void activation_forward(Activation a, const T* z_ptr, T* y_ptr, long rows, long 
       y = z.tanh();
       break;
     case Activation::elu:
-      y = (z > T(0)).select(z, z.min(T(0)).expm1());
+      y = (z > T(0)).select(z, alpha * z.min(T(0)).expm1());
       break;
     case Activation::leaky_relu:
-      y = (z > T(0)).select(z, z * T(kLeakyReluSlope));
+      y = (z > T(0)).select(z, z * alpha);
       break;
     case Activation::softmax: {
       // exp(z - max) per row keeps every exponent <= 0: no overflow.
@@ -75,11 +80,12 @@ void activation_forward(Activation a, const T* z_ptr, T* y_ptr, long rows, long 
 }
 
 template <class T>
-void activation_backward(Activation a, const T* /*z*/, const T* y_ptr, T* g_ptr, long rows, long cols) {
+void activation_backward(const ActivationSpec& spec, const T* /*z*/, const T* y_ptr, T* g_ptr, long rows, long cols) {
   const long n = rows * cols;
   ConstVec<T> y(y_ptr, n);
   Vec<T> g(g_ptr, n);
-  switch (a) {
+  const T alpha = T(spec.alpha);
+  switch (spec.kind) {
     case Activation::linear:
       break;
     case Activation::relu:
@@ -91,11 +97,11 @@ void activation_backward(Activation a, const T* /*z*/, const T* y_ptr, T* g_ptr,
     case Activation::tanh:
       g *= T(1) - y.square();
       break;
-    case Activation::elu:  // y = exp(z) - 1 below zero, so dy/dz = y + 1 there
-      g = (y > T(0)).select(g, g * (y + T(1)));
+    case Activation::elu:  // y = alpha (exp(z) - 1) below zero, so dy/dz = y + alpha there
+      g = (y > T(0)).select(g, g * (y + alpha));
       break;
     case Activation::leaky_relu:
-      g = (y > T(0)).select(g, g * T(kLeakyReluSlope));
+      g = (y > T(0)).select(g, g * alpha);
       break;
     case Activation::softmax: {
       // dz = y * (dy - <dy, y>) row by row (the softmax Jacobian product).
@@ -110,9 +116,10 @@ void activation_backward(Activation a, const T* /*z*/, const T* y_ptr, T* g_ptr,
   }
 }
 
-template void activation_forward<float>(Activation, const float*, float*, long, long);
-template void activation_forward<double>(Activation, const double*, double*, long, long);
-template void activation_backward<float>(Activation, const float*, const float*, float*, long, long);
-template void activation_backward<double>(Activation, const double*, const double*, double*, long, long);
+template void activation_forward<float>(const ActivationSpec&, const float*, float*, long, long);
+template void activation_forward<double>(const ActivationSpec&, const double*, double*, long, long);
+template void activation_backward<float>(const ActivationSpec&, const float*, const float*, float*, long, long);
+template void activation_backward<double>(const ActivationSpec&, const double*, const double*, double*, long,
+                                          long);
 
 }  // namespace densenn

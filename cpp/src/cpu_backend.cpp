@@ -77,7 +77,8 @@ class CpuBackend final : public Backend<T> {
       product(A, B, C, accumulate);
   }
 
-  void bias_activation_forward(Activation act, const T* bias, T* z, T* y, long rows, long cols) override {
+  void bias_activation_forward(const ActivationSpec& act, const T* bias, T* z, T* y, long rows,
+                               long cols) override {
     if (bias) {
       Eigen::Map<Mat<T>> Z(z, rows, cols);
       Z.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, cols);
@@ -85,7 +86,8 @@ class CpuBackend final : public Backend<T> {
     activation_forward(act, z, y, rows, cols);
   }
 
-  void activation_backward(Activation act, const T* z, const T* y, T* grad, long rows, long cols) override {
+  void activation_backward(const ActivationSpec& act, const T* z, const T* y, T* grad, long rows,
+                           long cols) override {
     densenn::activation_backward(act, z, y, grad, rows, cols);
   }
 
@@ -97,23 +99,24 @@ class CpuBackend final : public Backend<T> {
     for (long i = 0; i < count; ++i) std::memcpy(dst + i * cols, src + index[i] * cols, sizeof(T) * cols);
   }
 
-  double loss_value(Loss loss, const T* pred, const T* target, const T* w, long rows, long cols) override {
+  double loss_value(const LossSpec& loss, const T* pred, const T* target, const T* w, long rows,
+                    long cols) override {
     return densenn::loss_value(loss, pred, target, w, rows, cols);
   }
 
-  void loss_gradient(Loss loss, bool fused, const T* pred, const T* target, const T* w, T* grad, long rows,
-                     long cols) override {
+  void loss_gradient(const LossSpec& loss, bool fused, const T* pred, const T* target, const T* w, T* grad,
+                     long rows, long cols) override {
     densenn::loss_gradient(loss, fused, pred, target, w, grad, rows, cols);
   }
 
-  void metric_accumulate(Metric metric, const T* pred, const T* target, const T* w, long rows, long cols,
-                         double* total, double* weight) override {
-    densenn::metric_accumulate(metric, pred, target, w, rows, cols, total, weight);
+  void metric_accumulate(const MetricSpec& metric, const T* pred, const T* target, const T* w, long rows, long cols,
+                         double* state) override {
+    densenn::metric_accumulate(metric, pred, target, w, rows, cols, state);
   }
 
   void optimizer_step(const OptimizerConfig& config, T* params, const T* grads, T* state, std::size_t n,
-                      long long iteration) override {
-    densenn::optimizer_step(config, params, grads, state, n, iteration);
+                      const std::vector<Slice>& variables, long long iteration, double learning_rate) override {
+    densenn::optimizer_step(config, params, grads, state, n, variables, iteration, learning_rate);
   }
 };
 

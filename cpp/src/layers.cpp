@@ -6,19 +6,28 @@
 
 namespace densenn {
 
+long shape_size(const Shape& shape) {
+  long size = 1;
+  for (long d : shape) size *= d;
+  return size;
+}
+
 template <class T>
 long Layer<T>::param_count() const {
   long total = 0;
-  for (const Shape& shape : weight_shapes()) {
-    long size = 1;
-    for (long d : shape) size *= d;
-    total += size;
-  }
+  for (const Shape& shape : weight_shapes()) total += shape_size(shape);
   return total;
 }
 
 template <class T>
-Dense<T>::Dense(long input_dim, long units, Activation activation, bool use_bias)
+long Layer<T>::state_count() const {
+  long total = 0;
+  for (const Shape& shape : state_shapes()) total += shape_size(shape);
+  return total;
+}
+
+template <class T>
+Dense<T>::Dense(long input_dim, long units, ActivationSpec activation, bool use_bias)
     : in_(input_dim), out_(units), act_(activation), use_bias_(use_bias) {
   if (units <= 0) throw std::invalid_argument("Dense: units must be a positive integer, got " + std::to_string(units) + ".");
   if (input_dim <= 0)
@@ -32,7 +41,7 @@ std::vector<Shape> Dense<T>::weight_shapes() const {
 }
 
 template <class T>
-void Dense<T>::bind(T* params, T* grads) {
+void Dense<T>::bind(T* params, T* grads, T* /*state*/) {
   kernel_ = params;
   dkernel_ = grads;
   bias_ = use_bias_ ? params + in_ * out_ : nullptr;
@@ -47,8 +56,8 @@ void Dense<T>::initialize(Rng& rng) {
 }
 
 template <class T>
-void Dense<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows) {
-  T* z = scratch_cols() ? scratch : y;
+void Dense<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& /*ctx*/) {
+  T* z = scratch_size(rows) ? scratch : y;
   be.matmul(false, false, rows, out_, in_, x, kernel_, z, false);
   be.bias_activation_forward(act_, bias_, z, y, rows, out_);
 }
@@ -63,7 +72,8 @@ void Dense<T>::backward(Backend<T>& be, const T* x, const T* y, const T* scratch
 }
 
 template <class T>
-void ActivationLayer<T>::forward(Backend<T>& be, const T* x, T* y, T* /*scratch*/, long rows) {
+void ActivationLayer<T>::forward(Backend<T>& be, const T* x, T* y, T* /*scratch*/, long rows,
+                                 const PassContext& /*ctx*/) {
   std::memcpy(y, x, sizeof(T) * rows * dim_);
   be.bias_activation_forward(act_, nullptr, y, y, rows, dim_);
 }
@@ -75,9 +85,27 @@ void ActivationLayer<T>::backward(Backend<T>& be, const T* x, const T* y, const 
   if (dx) std::memcpy(dx, grad, sizeof(T) * rows * dim_);
 }
 
+namespace {
+
+double option(const LayerConfig& config, const char* name, double fallback) {
+  auto it = config.options.find(name);
+  return it == config.options.end() ? fallback : it->second;
+}
+
+// The activation named in the config, with any parameters the layer sets.
+ActivationSpec activation_of(const LayerConfig& config) {
+  ActivationSpec spec = parse_activation(config.activation);
+  spec.alpha = option(config, "alpha", spec.alpha);
+  spec.max_value = option(config, "max_value", spec.max_value);
+  spec.threshold = option(config, "threshold", spec.threshold);
+  return spec;
+}
+
+}  // namespace
+
 template <class T>
 std::unique_ptr<Layer<T>> make_layer(const LayerConfig& config, long input_dim) {
-  const Activation act = parse_activation(config.activation);
+  const ActivationSpec act = activation_of(config);
   if (config.type == "dense") return std::make_unique<Dense<T>>(input_dim, config.units, act, config.use_bias);
   if (config.type == "activation") return std::make_unique<ActivationLayer<T>>(input_dim, act);
   throw std::invalid_argument("Unknown layer type '" + config.type + "'. Valid types: dense, activation.");

@@ -36,27 +36,39 @@ T clip_probability(T p) {
 
 }  // namespace
 
-Loss parse_loss(const std::string& name) { return kLosses.parse(name, "loss"); }
+LossSpec parse_loss(const std::string& name) {
+  LossSpec spec;
+  spec.kind = kLosses.parse(name, "loss");
+  return spec;
+}
+
+void validate(const LossSpec& spec) {
+  if (!(spec.label_smoothing >= 0 && spec.label_smoothing <= 1))
+    throw std::invalid_argument("label_smoothing must be in [0, 1], got " + std::to_string(spec.label_smoothing) + ".");
+  if (!(spec.delta > 0)) throw std::invalid_argument("delta must be > 0, got " + std::to_string(spec.delta) + ".");
+}
 const char* loss_name(Loss l) { return kLosses.name(l); }
 std::vector<std::string> loss_names() { return kLosses.names(); }
 
-long loss_target_cols(Loss l, long outputs) { return l == Loss::sparse_categorical_crossentropy ? 1 : outputs; }
+long loss_target_cols(const LossSpec& l, long outputs) {
+  return l.kind == Loss::sparse_categorical_crossentropy ? 1 : outputs;
+}
 
-bool loss_fuses_with(Loss l, Activation a) {
-  switch (l) {
+bool loss_fuses_with(const LossSpec& l, const ActivationSpec& a) {
+  switch (l.kind) {
     case Loss::binary_crossentropy:
-      return a == Activation::sigmoid;
+      return a.kind == Activation::sigmoid;
     case Loss::categorical_crossentropy:
     case Loss::sparse_categorical_crossentropy:
-      return a == Activation::softmax;
+      return a.kind == Activation::softmax;
     default:
       return false;
   }
 }
 
 template <class T>
-void loss_check_targets(Loss l, const T* target, long rows, long outputs) {
-  if (l != Loss::sparse_categorical_crossentropy) return;
+void loss_check_targets(const LossSpec& l, const T* target, long rows, long outputs) {
+  if (l.kind != Loss::sparse_categorical_crossentropy) return;
   for (long r = 0; r < rows; ++r) {
     const T v = target[r];
     if (!(v >= 0 && v < static_cast<T>(outputs)) || v != std::floor(v))
@@ -67,12 +79,12 @@ void loss_check_targets(Loss l, const T* target, long rows, long outputs) {
 }
 
 template <class T>
-double loss_value(Loss l, const T* pred, const T* target, const T* w, long rows, long cols) {
+double loss_value(const LossSpec& l, const T* pred, const T* target, const T* w, long rows, long cols) {
   double total = 0;
   for (long r = 0; r < rows; ++r) {
     const T* p = pred + r * cols;
     double sample = 0;
-    switch (l) {
+    switch (l.kind) {
       case Loss::mse: {
         const T* t = target + r * cols;
         for (long c = 0; c < cols; ++c) sample += double(t[c] - p[c]) * double(t[c] - p[c]);
@@ -108,12 +120,13 @@ double loss_value(Loss l, const T* pred, const T* target, const T* w, long rows,
 }
 
 template <class T>
-void loss_gradient(Loss l, bool fused, const T* pred, const T* target, const T* w, T* grad, long rows, long cols) {
+void loss_gradient(const LossSpec& l, bool fused, const T* pred, const T* target, const T* w, T* grad, long rows,
+                   long cols) {
   for (long r = 0; r < rows; ++r) {
     const T* p = pred + r * cols;
     T* g = grad + r * cols;
     const double scale = weight_of(w, r) / rows;
-    switch (l) {
+    switch (l.kind) {
       case Loss::mse: {
         const T* t = target + r * cols;
         for (long c = 0; c < cols; ++c) g[c] = T(scale * 2 * (p[c] - t[c]) / cols);
@@ -134,7 +147,7 @@ void loss_gradient(Loss l, bool fused, const T* pred, const T* target, const T* 
       }
       case Loss::categorical_crossentropy:
       case Loss::sparse_categorical_crossentropy: {
-        const bool sparse = l == Loss::sparse_categorical_crossentropy;
+        const bool sparse = l.kind == Loss::sparse_categorical_crossentropy;
         const long label = sparse ? label_of(target, r) : -1;
         auto t = [&](long c) { return sparse ? (c == label ? 1.0 : 0.0) : double(target[r * cols + c]); };
         if (fused) {  // d/dz of -sum t log softmax(z) = p * sum(t) - t
@@ -162,9 +175,9 @@ void loss_gradient(Loss l, bool fused, const T* pred, const T* target, const T* 
 }
 
 #define DENSENN_INSTANTIATE(T)                                                                           \
-  template void loss_check_targets<T>(Loss, const T*, long, long);                                      \
-  template double loss_value<T>(Loss, const T*, const T*, const T*, long, long);                        \
-  template void loss_gradient<T>(Loss, bool, const T*, const T*, const T*, T*, long, long);
+  template void loss_check_targets<T>(const LossSpec&, const T*, long, long);                            \
+  template double loss_value<T>(const LossSpec&, const T*, const T*, const T*, long, long);              \
+  template void loss_gradient<T>(const LossSpec&, bool, const T*, const T*, const T*, T*, long, long);
 DENSENN_INSTANTIATE(float)
 DENSENN_INSTANTIATE(double)
 #undef DENSENN_INSTANTIATE

@@ -40,11 +40,11 @@ int optimizer_state_per_param(const OptimizerConfig& c) {
 
 template <class T>
 void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* state, std::size_t n,
-                    long long iteration) {
+                    const std::vector<Slice>& /*variables*/, long long iteration, double learning_rate) {
   const auto size = static_cast<Eigen::Index>(n);
   Vec<T> v(params, size);
   ConstVec<T> g(grads, size);
-  const T lr = T(c.learning_rate);
+  const T lr = T(learning_rate);
   if (c.name == "sgd") {
     if (c.momentum == 0) {
       v -= lr * g;
@@ -61,7 +61,7 @@ void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* stat
   }
   // Adam: the bias corrections fold into one step size (Keras' alpha).
   const double t = double(iteration + 1);
-  const T alpha = T(c.learning_rate * std::sqrt(1 - std::pow(c.beta_2, t)) / (1 - std::pow(c.beta_1, t)));
+  const T alpha = T(learning_rate * std::sqrt(1 - std::pow(c.beta_2, t)) / (1 - std::pow(c.beta_1, t)));
   Vec<T> m(state, size);
   Vec<T> s(state + n, size);
   m += (g - m) * T(1 - c.beta_1);
@@ -69,8 +69,9 @@ void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* stat
   v -= alpha * m / (s.sqrt() + T(c.epsilon));
 }
 
-template void optimizer_step<float>(const OptimizerConfig&, float*, const float*, float*, std::size_t, long long);
+template void optimizer_step<float>(const OptimizerConfig&, float*, const float*, float*, std::size_t,
+                                    const std::vector<Slice>&, long long, double);
 template void optimizer_step<double>(const OptimizerConfig&, double*, const double*, double*, std::size_t,
-                                     long long);
+                                     const std::vector<Slice>&, long long, double);
 
 }  // namespace densenn

@@ -8,8 +8,8 @@
 namespace densenn {
 namespace {
 
-// Independent random streams from one user seed: initialisation and
-// shuffling never shift each other.
+// Independent random streams from one user seed: initialisation, shuffling
+// and training noise never shift each other.
 std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream) {
   return seed * 0x9e3779b97f4a7c15ULL + stream * 0xd1b54a32d192ed03ULL;
 }
@@ -18,41 +18,49 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream) {
 
 template <class T>
 Sequential<T>::Sequential(long input_dim, const std::vector<LayerConfig>& configs, std::uint64_t seed)
-    : backend_(&cpu_backend<T>()), input_dim_(input_dim), shuffle_rng_(stream_seed(seed, 2)) {
+    : backend_(&cpu_backend<T>()), input_dim_(input_dim), shuffle_rng_(stream_seed(seed, 2)),
+      noise_rng_(stream_seed(seed, 3)) {
   if (input_dim <= 0)
     throw std::invalid_argument("input dimension must be positive, got " + std::to_string(input_dim) + ".");
   long width = input_dim;
-  std::size_t total = 0;
+  std::vector<std::size_t> param_offsets, state_offsets;
+  std::size_t params = 0, state = 0;
   for (const LayerConfig& config : configs) {
     layers_.push_back(make_layer<T>(config, width));
-    width = layers_.back()->output_dim();
-    param_offsets_.push_back(total);
-    total += std::size_t(layers_.back()->param_count());
+    const Layer<T>& layer = *layers_.back();
+    width = layer.output_dim();
+    param_offsets.push_back(params);
+    state_offsets.push_back(state);
+    for (const Shape& shape : layer.weight_shapes()) {
+      variables_.push_back(Slice{params, std::size_t(shape_size(shape))});
+      params += std::size_t(shape_size(shape));
+    }
+    state += std::size_t(layer.state_count());
   }
-  params_.assign(total, T(0));
-  grads_.assign(total, T(0));
+  params_.assign(params, T(0));
+  grads_.assign(params, T(0));
+  state_.assign(state, T(0));
   Rng init_rng(stream_seed(seed, 1));
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->bind(params_.data() + param_offsets_[i], grads_.data() + param_offsets_[i]);
+    layers_[i]->bind(params_.data() + param_offsets[i], grads_.data() + param_offsets[i],
+                     state_.data() + state_offsets[i]);
     layers_[i]->initialize(init_rng);
   }
 }
 
 template <class T>
-void Sequential<T>::compile(const std::string& loss, const OptimizerConfig& optimizer,
-                            const std::vector<std::string>& metrics) {
-  const Loss parsed_loss = parse_loss(loss);
-  std::vector<Metric> parsed_metrics;
-  for (const std::string& m : metrics) parsed_metrics.push_back(parse_metric(m));
+void Sequential<T>::compile(const LossSpec& loss, const OptimizerConfig& optimizer,
+                            const std::vector<MetricSpec>& metrics) {
+  validate(loss);
+  for (const MetricSpec& m : metrics) validate(m);
   const int state_per_param = optimizer_state_per_param(optimizer);
-  // Everything parsed: only now change the model, so a bad call leaves it as it was.
-  loss_ = parsed_loss;
-  metrics_ = parsed_metrics;
+  // Everything checked: only now change the model, so a bad call leaves it as it was.
+  loss_ = loss;
+  metrics_ = metrics;
   optimizer_ = optimizer;
   optimizer_state_.assign(params_.size() * std::size_t(state_per_param), T(0));
   iterations_ = 0;
-  const Activation last = layers_.empty() ? Activation::linear : layers_.back()->output_activation();
-  fused_ = loss_fuses_with(loss_, last);
+  fused_ = !layers_.empty() && loss_fuses_with(loss_, layers_.back()->output_activation());
   compiled_ = true;
   ++compile_count_;
 }
@@ -66,7 +74,7 @@ void Sequential<T>::reserve(Workspace<T>& ws, long rows) const {
   long widest = input_dim_;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     ws.outputs[i].resize(std::size_t(rows * layers_[i]->output_dim()));
-    ws.scratch[i].resize(std::size_t(rows * layers_[i]->scratch_cols()));
+    ws.scratch[i].resize(std::size_t(layers_[i]->scratch_size(rows)));
     widest = std::max(widest, layers_[i]->output_dim());
   }
   ws.input.resize(std::size_t(rows * input_dim_));
@@ -77,10 +85,10 @@ void Sequential<T>::reserve(Workspace<T>& ws, long rows) const {
 }
 
 template <class T>
-const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows) const {
+const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const {
   const T* in = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->forward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), rows);
+    layers_[i]->forward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), rows, ctx);
     in = ws.outputs[i].data();
   }
   return in;
@@ -94,7 +102,7 @@ void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) cons
   const long out_cols = output_dim();
   for (long start = 0; start < rows; start += batch_size) {
     const long n = std::min(batch_size, rows - start);
-    const T* y = forward(ws, x + start * input_dim_, n);
+    const T* y = forward(ws, x + start * input_dim_, n, PassContext{});
     std::copy(y, y + n * out_cols, out + start * out_cols);
   }
 }
@@ -103,9 +111,8 @@ template <class T>
 double Sequential<T>::compute_gradients(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows) {
   if (!compiled_) throw std::logic_error("The model must be compiled before computing gradients.");
   reserve(ws, rows);
-  const long cols = output_dim();
-  const T* pred = forward(ws, x, rows);
-  const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols);
+  const T* pred = forward(ws, x, rows, PassContext{true, &noise_rng_});
+  const double loss = backend_->loss_value(loss_, pred, y, w, rows, output_dim());
   backward(ws, x, pred, y, w, rows);
   return loss;
 }
@@ -124,34 +131,41 @@ void Sequential<T>::backward(Workspace<T>& ws, const T* x, const T* pred, const 
 
 template <class T>
 double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, bool training,
-                                double* metric_totals, double* metric_weights) {
+                                double* metric_states, double learning_rate) {
   if (!compiled_) throw std::logic_error("The model must be compiled before training or evaluation.");
   reserve(ws, rows);
   const long cols = output_dim();
-  const T* pred = forward(ws, x, rows);
+  const T* pred = forward(ws, x, rows, training ? PassContext{true, &noise_rng_} : PassContext{});
   const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols);
-  for (std::size_t m = 0; m < metrics_.size(); ++m)
-    backend_->metric_accumulate(metrics_[m], pred, y, w, rows, cols, &metric_totals[m], &metric_weights[m]);
+  for (const MetricSpec& metric : metrics_) {
+    backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
+    metric_states += metric_state_size(metric);
+  }
   if (!training) return loss;
   backward(ws, x, pred, y, w, rows);
   backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
-                           iterations_);
+                           variables_, iterations_, learning_rate);
   ++iterations_;
   return loss;
 }
 
 template <class T>
 DataPass<T>::DataPass(Sequential<T>& model, const T* x, const T* y, const T* w, long rows, long batch_size,
-                      bool training, bool shuffle)
+                      bool training, bool shuffle, std::vector<double> learning_rates)
     : model_(model), x_(x), y_(y), w_(w), rows_(rows), batch_size_(batch_size), training_(training),
-      compile_count_(model.compile_count()), metric_totals_(model.metrics().size(), 0.0),
-      metric_weights_(model.metrics().size(), 0.0) {
+      compile_count_(model.compile_count()), learning_rates_(std::move(learning_rates)), metrics_(model.metrics()) {
   if (!model.compiled()) throw std::logic_error("The model must be compiled before training or evaluation.");
   if (rows <= 0) throw std::invalid_argument("the data set is empty.");
   if (batch_size <= 0) throw std::invalid_argument("batch_size must be positive, got " + std::to_string(batch_size) + ".");
   loss_check_targets(model.loss(), y, rows, model.output_dim());
   batch_size_ = std::min(batch_size, rows);
   steps_ = (rows + batch_size_ - 1) / batch_size_;
+  if (!learning_rates_.empty() && long(learning_rates_.size()) != steps_)
+    throw std::invalid_argument("learning_rates: expected one rate per step (" + std::to_string(steps_) + "), got " +
+                                std::to_string(learning_rates_.size()) + ".");
+  long state_size = 0;
+  for (const MetricSpec& metric : metrics_) state_size += metric_state_size(metric);
+  metric_states_.assign(std::size_t(state_size), 0.0);
   if (shuffle) {
     order_.resize(std::size_t(rows));
     std::iota(order_.begin(), order_.end(), 0L);
@@ -162,7 +176,7 @@ DataPass<T>::DataPass(Sequential<T>& model, const T* x, const T* y, const T* w, 
 
 template <class T>
 long DataPass<T>::run(long max_steps, double max_seconds) {
-  // The targets' width and the metric sums were sized for the compiled loss and metrics.
+  // The targets' width and the metric states were sized for the compiled loss and metrics.
   if (model_.compile_count() != compile_count_)
     throw std::logic_error("The model was compiled again while a training or evaluation pass was running.");
   using Clock = std::chrono::steady_clock;
@@ -183,9 +197,8 @@ long DataPass<T>::run(long max_steps, double max_seconds) {
       y = ws.target.data();
       w = w_ ? ws.weight.data() : nullptr;
     }
-    const double loss =
-        model_.run_batch(ws, x, y, w, n, training_, metric_totals_.data(), metric_weights_.data());
-    loss_sum_ += loss * double(n);
+    const double lr = learning_rates_.empty() ? model_.optimizer().learning_rate : learning_rates_[std::size_t(step_)];
+    loss_sum_ += model_.run_batch(ws, x, y, w, n, training_, metric_states_.data(), lr) * double(n);
     seen_ += n;
     ++step_;
     ++ran;
@@ -196,9 +209,12 @@ long DataPass<T>::run(long max_steps, double max_seconds) {
 
 template <class T>
 std::vector<double> DataPass<T>::metric_values() const {
-  std::vector<double> values(metric_totals_.size(), 0.0);
-  for (std::size_t m = 0; m < values.size(); ++m)
-    if (metric_weights_[m] > 0) values[m] = metric_totals_[m] / metric_weights_[m];
+  std::vector<double> values;
+  const double* state = metric_states_.data();
+  for (const MetricSpec& metric : metrics_) {
+    values.push_back(metric_result(metric, state));
+    state += metric_state_size(metric);
+  }
   return values;
 }
 

@@ -60,9 +60,9 @@ class Layer:
         self._model = None  # the Sequential that built this layer
         self.trainable = True
 
-    # The C++ core's description of this layer: (type, units, activation, use_bias).
     def _core_config(self, input_dim):
-        raise NotImplementedError
+        """The C++ core's description of this layer: a dict of its type and arguments."""
+        raise NotImplementedError(f"{type(self).__name__} has no C++ counterpart")
 
     def _output_dim(self, input_dim):
         return input_dim
@@ -155,7 +155,7 @@ class Dense(Layer):
             )
 
     def _core_config(self, input_dim):
-        return ("dense", self.units, self.activation, self.use_bias)
+        return {"type": "dense", "units": self.units, "activation": self.activation, "use_bias": self.use_bias}
 
     def _output_dim(self, input_dim):
         return self.units
@@ -180,7 +180,7 @@ class Activation(Layer):
         self.activation = check_activation(activation, "Activation")
 
     def _core_config(self, input_dim):
-        return ("activation", 0, self.activation, False)
+        return {"type": "activation", "activation": self.activation}
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation}

@@ -24,6 +24,10 @@ class Loss:
         identity = ReferenceModel([], [], self.core_name)  # no layers: the loss alone
         return identity.loss_value(y_pred, y_true, sample_weight=sample_weight)
 
+    def core_config(self):
+        """The C++ core's description of this loss: its formula and arguments."""
+        return {"name": self.core_name}
+
     def get_config(self):
         return {"name": self.name}
 

@@ -13,6 +13,10 @@ class Metric:
         """The core's metric name for a model with this output width and loss."""
         return self.core_name
 
+    def core_config(self, output_dim, loss_core_name):
+        """The C++ core's description of this metric for a model with this output width and loss."""
+        return {"name": self.resolve(output_dim, loss_core_name)}
+
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
 

@@ -237,8 +237,8 @@ class Sequential:
     def _compile_core(self):
         optimizer, loss, metrics = self._compile_args
         out = self._core.output_dim
-        names = [m.resolve(out, loss.core_name) for m in metrics]
-        self._core.compile(loss=loss.core_name, metrics=names, **optimizer.core_config())
+        self._core.compile(loss.core_config(), optimizer.core_config(),
+                           [m.core_config(out, loss.core_name) for m in metrics])
         optimizer._attach(self._core)
         self._optimizer_built = False
 

@@ -44,7 +44,7 @@ class Optimizer:
         return self._core.iterations if self._core is not None else 0
 
     def core_config(self):
-        """Keyword arguments for the core's compile()."""
+        """The C++ core's description of this optimizer: its name and arguments."""
         raise NotImplementedError
 
     def get_config(self):
@@ -64,7 +64,7 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def core_config(self):
-        return dict(optimizer="sgd", learning_rate=self._learning_rate, momentum=self.momentum, nesterov=self.nesterov)
+        return dict(name="sgd", learning_rate=self._learning_rate, momentum=self.momentum, nesterov=self.nesterov)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -80,7 +80,7 @@ class Adam(Optimizer):
         self.epsilon = _number(epsilon, "Adam epsilon", 0.0, low_open=True)
 
     def core_config(self):
-        return dict(optimizer="adam", learning_rate=self._learning_rate, beta_1=self.beta_1, beta_2=self.beta_2,
+        return dict(name="adam", learning_rate=self._learning_rate, beta_1=self.beta_1, beta_2=self.beta_2,
                     epsilon=self.epsilon)
 
     def get_config(self):

@@ -23,22 +23,24 @@ class Backend {
   virtual void matmul(bool trans_a, bool trans_b, long m, long n, long k, const T* a, const T* b, T* c,
                       bool accumulate) = 0;
   // z += bias (per column; bias may be null), then y = act(z); y may alias z.
-  virtual void bias_activation_forward(Activation act, const T* bias, T* z, T* y, long rows, long cols) = 0;
+  virtual void bias_activation_forward(const ActivationSpec& act, const T* bias, T* z, T* y, long rows,
+                                       long cols) = 0;
   // In place, dy -> dz.
-  virtual void activation_backward(Activation act, const T* z, const T* y, T* grad, long rows, long cols) = 0;
+  virtual void activation_backward(const ActivationSpec& act, const T* z, const T* y, T* grad, long rows,
+                                   long cols) = 0;
   // db = column sums of grad.
   virtual void bias_gradient(const T* grad, T* db, long rows, long cols) = 0;
   // dst row i = src row index[i].
   virtual void gather_rows(const T* src, long cols, const long* index, long count, T* dst) = 0;
 
-  virtual double loss_value(Loss loss, const T* pred, const T* target, const T* sample_weight, long rows,
+  virtual double loss_value(const LossSpec& loss, const T* pred, const T* target, const T* sample_weight, long rows,
                             long cols) = 0;
-  virtual void loss_gradient(Loss loss, bool fused, const T* pred, const T* target, const T* sample_weight, T* grad,
-                             long rows, long cols) = 0;
-  virtual void metric_accumulate(Metric metric, const T* pred, const T* target, const T* sample_weight, long rows,
-                                 long cols, double* total, double* weight) = 0;
+  virtual void loss_gradient(const LossSpec& loss, bool fused, const T* pred, const T* target,
+                             const T* sample_weight, T* grad, long rows, long cols) = 0;
+  virtual void metric_accumulate(const MetricSpec& metric, const T* pred, const T* target, const T* sample_weight,
+                                 long rows, long cols, double* state) = 0;
   virtual void optimizer_step(const OptimizerConfig& config, T* params, const T* grads, T* state, std::size_t n,
-                              long long iteration) = 0;
+                              const std::vector<Slice>& variables, long long iteration, double learning_rate) = 0;
 };
 
 // The Eigen (+ OpenMP for large products) implementation.

@@ -11,30 +11,40 @@ namespace densenn {
 
 enum class Loss { mse, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy };
 
-Loss parse_loss(const std::string& name);
+// A loss and its Keras arguments.
+struct LossSpec {
+  Loss kind = Loss::mse;
+  bool from_logits = false;     // cross-entropies: the model outputs logits
+  double label_smoothing = 0.0;  // binary / categorical cross-entropy
+  double delta = 1.0;            // huber
+};
+
+LossSpec parse_loss(const std::string& name);
 const char* loss_name(Loss l);
 std::vector<std::string> loss_names();
+// Throws std::invalid_argument when an argument is out of range.
+void validate(const LossSpec& spec);
 
 // Width of the target rows a loss expects for a model output of `outputs` columns.
-long loss_target_cols(Loss l, long outputs);
+long loss_target_cols(const LossSpec& l, long outputs);
 
 // Whether the loss and the final activation train through the stable fused
 // gradient (p - t) with respect to the activation's input (the logits).
-bool loss_fuses_with(Loss l, Activation final_activation);
+bool loss_fuses_with(const LossSpec& l, const ActivationSpec& final_activation);
 
 // Throws std::invalid_argument when a target is unusable by the loss (a
-// sparse label that is not an integer in [0, outputs)); checked once per fit.
+// sparse label that is not an integer in [0, outputs)); checked once per pass.
 template <class T>
-void loss_check_targets(Loss l, const T* targets, long rows, long outputs);
+void loss_check_targets(const LossSpec& l, const T* targets, long rows, long outputs);
 
 // Batch loss value; sample_weight may be null (all ones).
 template <class T>
-double loss_value(Loss l, const T* pred, const T* target, const T* sample_weight, long rows, long cols);
+double loss_value(const LossSpec& l, const T* pred, const T* target, const T* sample_weight, long rows, long cols);
 
 // grad = d(batch loss)/d(pred), or with fused = true d(batch loss)/d(logits)
 // where pred = final_activation(logits).
 template <class T>
-void loss_gradient(Loss l, bool fused, const T* pred, const T* target, const T* sample_weight, T* grad,
+void loss_gradient(const LossSpec& l, bool fused, const T* pred, const T* target, const T* sample_weight, T* grad,
                    long rows, long cols);
 
 }  // namespace densenn

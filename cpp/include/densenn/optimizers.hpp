@@ -9,6 +9,12 @@
 
 namespace densenn {
 
+// One variable (a kernel, a bias) inside the flat parameter buffer: Keras
+// clips gradients by norm per variable (clipnorm).
+struct Slice {
+  std::size_t offset = 0, size = 0;
+};
+
 struct OptimizerConfig {
   std::string name = "sgd";  // "sgd" or "adam"
   double learning_rate = 0.01;
@@ -26,9 +32,11 @@ std::vector<std::string> optimizer_names();
 int optimizer_state_per_param(const OptimizerConfig& config);
 
 // One update of params[0..n) from grads; state holds state_per_param * n
-// values (zero at the start); iteration is Keras' `iterations` before the step.
+// values (zero at the start); variables partition [0, n); iteration is
+// Keras' `iterations` before the step; learning_rate is this step's rate
+// (a schedule's value, else config.learning_rate).
 template <class T>
 void optimizer_step(const OptimizerConfig& config, T* params, const T* grads, T* state, std::size_t n,
-                    long long iteration);
+                    const std::vector<Slice>& variables, long long iteration, double learning_rate);
 
 }  // namespace densenn

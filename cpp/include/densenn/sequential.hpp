@@ -21,7 +21,7 @@ template <class T>
 struct Workspace {
   long rows = 0;
   std::vector<Buffer<T>> outputs;  // per layer, rows x output_dim
-  std::vector<Buffer<T>> scratch;  // per layer, rows x scratch_cols
+  std::vector<Buffer<T>> scratch;  // per layer, its scratch_size(rows)
   Buffer<T> input, target, weight;  // a gathered batch
   Buffer<T> grad, grad_next;        // dL/d(activations), ping-pong between layers
 };
@@ -29,23 +29,25 @@ struct Workspace {
 template <class T>
 class Sequential {
  public:
-  // seed fixes the initial weights and the shuffling order.
+  // seed fixes the initial weights, the shuffling order and dropout's masks.
   Sequential(long input_dim, const std::vector<LayerConfig>& layers, std::uint64_t seed);
 
   long input_dim() const { return input_dim_; }
   long output_dim() const { return layers_.empty() ? input_dim_ : layers_.back()->output_dim(); }
   const std::vector<std::unique_ptr<Layer<T>>>& layers() const { return layers_; }
-  // Offset of each layer's weights in the flat parameter buffer.
-  const std::vector<std::size_t>& param_offsets() const { return param_offsets_; }
+  // Each weight tensor (kernel, bias, ...) in the flat parameter buffer, in layer order.
+  const std::vector<Slice>& variables() const { return variables_; }
 
   Buffer<T>& params() { return params_; }
   const Buffer<T>& params() const { return params_; }
   const Buffer<T>& grads() const { return grads_; }
+  // Non-trainable weights (e.g. moving statistics), in layer order.
+  Buffer<T>& state() { return state_; }
 
-  void compile(const std::string& loss, const OptimizerConfig& optimizer, const std::vector<std::string>& metrics);
+  void compile(const LossSpec& loss, const OptimizerConfig& optimizer, const std::vector<MetricSpec>& metrics);
   bool compiled() const { return compiled_; }
-  Loss loss() const { return loss_; }
-  const std::vector<Metric>& metrics() const { return metrics_; }
+  const LossSpec& loss() const { return loss_; }
+  const std::vector<MetricSpec>& metrics() const { return metrics_; }
   // Width of a target row for the compiled loss (1 for sparse labels).
   long target_cols() const { return loss_target_cols(loss_, output_dim()); }
   OptimizerConfig& optimizer() { return optimizer_; }
@@ -60,10 +62,11 @@ class Sequential {
   // out (rows x output_dim) = model(x); thread-safe against other predicts.
   void predict(const T* x, long rows, T* out, long batch_size) const;
 
-  // One forward pass (and, when training, backward pass and optimizer step)
-  // on a batch; returns the batch loss and adds to the metric sums.
+  // One forward pass (and, when training, backward pass and optimizer step
+  // at this learning rate) on a batch; returns the batch loss and adds the
+  // batch to the metrics' states (laid end to end).
   double run_batch(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, bool training,
-                   double* metric_totals, double* metric_weights);
+                   double* metric_states, double learning_rate);
 
   // Forward and backward pass on a batch: fills grads() and returns the batch
   // loss (no update). A data-parallel trainer would allreduce grads() here.
@@ -73,22 +76,22 @@ class Sequential {
   Workspace<T>& training_workspace() { return train_ws_; }
 
  private:
-  const T* forward(Workspace<T>& ws, const T* x, long rows) const;
+  const T* forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const;
   void backward(Workspace<T>& ws, const T* x, const T* pred, const T* y, const T* w, long rows);
 
   Backend<T>* backend_;
   long input_dim_;
   std::vector<std::unique_ptr<Layer<T>>> layers_;
-  std::vector<std::size_t> param_offsets_;
-  Buffer<T> params_, grads_, optimizer_state_;
+  std::vector<Slice> variables_;
+  Buffer<T> params_, grads_, state_, optimizer_state_;
   bool compiled_ = false;
   long compile_count_ = 0;
-  Loss loss_ = Loss::mse;
+  LossSpec loss_;
   bool fused_ = false;
-  std::vector<Metric> metrics_;
+  std::vector<MetricSpec> metrics_;
   OptimizerConfig optimizer_;
   long long iterations_ = 0;
-  Rng shuffle_rng_;
+  Rng shuffle_rng_, noise_rng_;
   Workspace<T> train_ws_;
 };
 
@@ -98,8 +101,9 @@ class Sequential {
 template <class T>
 class DataPass {
  public:
+  // learning_rates: one rate per step (a schedule's values), or empty for the optimizer's own rate.
   DataPass(Sequential<T>& model, const T* x, const T* y, const T* sample_weight, long rows, long batch_size,
-           bool training, bool shuffle);
+           bool training, bool shuffle, std::vector<double> learning_rates = {});
 
   long steps() const { return steps_; }
   long steps_done() const { return step_; }
@@ -118,9 +122,11 @@ class DataPass {
   bool training_;
   std::vector<long> order_;  // empty: rows in order, read in place
   long compile_count_;        // the model's, when the pass began
+  std::vector<double> learning_rates_;
+  std::vector<MetricSpec> metrics_;  // as compiled when the pass began
   double loss_sum_ = 0;
   long seen_ = 0;
-  std::vector<double> metric_totals_, metric_weights_;
+  std::vector<double> metric_states_;  // each metric's sums, end to end
 };
 
 }  // namespace densenn
