@@ -1,5 +1,6 @@
 #include "densenn/layers.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -27,8 +28,8 @@ long Layer<T>::state_count() const {
 }
 
 template <class T>
-Dense<T>::Dense(long input_dim, long units, ActivationSpec activation, bool use_bias)
-    : in_(input_dim), out_(units), act_(activation), use_bias_(use_bias) {
+Dense<T>::Dense(long input_dim, long units, ActivationSpec activation, bool use_bias, Options options)
+    : in_(input_dim), out_(units), act_(activation), use_bias_(use_bias), options_(options) {
   if (units <= 0) throw std::invalid_argument("Dense: units must be a positive integer, got " + std::to_string(units) + ".");
   if (input_dim <= 0)
     throw std::invalid_argument("Dense: input dimension must be positive, got " + std::to_string(input_dim) + ".");
@@ -50,9 +51,41 @@ void Dense<T>::bind(T* params, T* grads, T* /*state*/) {
 
 template <class T>
 void Dense<T>::initialize(Rng& rng) {
-  const double limit = std::sqrt(6.0 / double(in_ + out_));
-  for (long i = 0; i < in_ * out_; ++i) kernel_[i] = T((2 * rng.uniform() - 1) * limit);
-  if (bias_) std::memset(bias_, 0, sizeof(T) * out_);
+  densenn::initialize(options_.kernel_initializer, kernel_, {in_, out_}, rng);
+  if (bias_) densenn::initialize(options_.bias_initializer, bias_, {out_}, rng);
+}
+
+namespace {
+
+template <class T>
+double penalty_of(const Penalty& p, const T* v, long n) {
+  if (!p.active()) return 0.0;
+  double l1 = 0, l2 = 0;
+  for (long i = 0; i < n; ++i) {
+    l1 += std::abs(double(v[i]));
+    l2 += double(v[i]) * double(v[i]);
+  }
+  return p.l1 * l1 + p.l2 * l2;
+}
+
+// grad += scale * d(penalty)/dv
+template <class T>
+void add_penalty_gradient(const Penalty& p, const T* v, T* grad, long n, double scale) {
+  if (!p.active()) return;
+  for (long i = 0; i < n; ++i) {
+    const double sign = v[i] > 0 ? 1.0 : (v[i] < 0 ? -1.0 : 0.0);
+    grad[i] += T(scale * (p.l1 * sign + 2 * p.l2 * double(v[i])));
+  }
+}
+
+}  // namespace
+
+template <class T>
+double Dense<T>::penalty(const T* y, long rows) const {
+  double total = penalty_of(options_.kernel_penalty, kernel_, in_ * out_);
+  if (bias_) total += penalty_of(options_.bias_penalty, bias_, out_);
+  if (options_.activity_penalty.active()) total += penalty_of(options_.activity_penalty, y, rows * out_) / double(rows);
+  return total;
 }
 
 template <class T>
@@ -63,12 +96,15 @@ void Dense<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, 
 }
 
 template <class T>
-void Dense<T>::backward(Backend<T>& be, const T* x, const T* y, const T* scratch, T* grad, T* dx, long rows,
+void Dense<T>::backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
                         bool grad_is_logits) {
+  add_penalty_gradient(options_.activity_penalty, y, grad, rows * out_, 1.0 / double(rows));
   if (!grad_is_logits) be.activation_backward(act_, scratch, y, grad, rows, out_);
   be.matmul(true, false, in_, out_, rows, x, grad, dkernel_, false);  // dW = x^T dz
   if (dbias_) be.bias_gradient(grad, dbias_, rows, out_);
   if (dx) be.matmul(false, true, rows, in_, out_, grad, kernel_, dx, false);  // dx = dz W^T
+  add_penalty_gradient(options_.kernel_penalty, kernel_, dkernel_, in_ * out_, 1.0);
+  if (dbias_) add_penalty_gradient(options_.bias_penalty, bias_, dbias_, out_, 1.0);
 }
 
 template <class T>
@@ -79,10 +115,190 @@ void ActivationLayer<T>::forward(Backend<T>& be, const T* x, T* y, T* /*scratch*
 }
 
 template <class T>
-void ActivationLayer<T>::backward(Backend<T>& be, const T* x, const T* y, const T* /*scratch*/, T* grad, T* dx,
+void ActivationLayer<T>::backward(Backend<T>& be, const T* x, const T* y, T* /*scratch*/, T* grad, T* dx,
                                   long rows, bool grad_is_logits) {
   if (!grad_is_logits) be.activation_backward(act_, x, y, grad, rows, dim_);
   if (dx) std::memcpy(dx, grad, sizeof(T) * rows * dim_);
+}
+
+template <class T>
+Dropout<T>::Dropout(long dim, double rate, long long seed)
+    : dim_(dim), rate_(rate), own_rng_(seed >= 0), rng_(std::uint64_t(seed >= 0 ? seed : 0)) {
+  if (!(rate >= 0 && rate < 1))
+    throw std::invalid_argument("Dropout: rate must be in [0, 1), got " + std::to_string(rate) + ".");
+}
+
+template <class T>
+void Dropout<T>::forward(Backend<T>& /*be*/, const T* x, T* y, T* mask, long rows, const PassContext& ctx) {
+  const long n = rows * dim_;
+  if (!ctx.training || rate_ == 0) {
+    std::copy(x, x + n, y);
+    return;
+  }
+  Rng& rng = own_rng_ ? rng_ : *ctx.rng;
+  const T keep_scale = T(1.0 / (1.0 - rate_));
+  for (long i = 0; i < n; ++i) {
+    mask[i] = rng.uniform() >= rate_ ? keep_scale : T(0);
+    y[i] = x[i] * mask[i];
+  }
+}
+
+template <class T>
+void Dropout<T>::backward(Backend<T>& /*be*/, const T* /*x*/, const T* /*y*/, T* mask, T* grad, T* dx, long rows,
+                          bool /*grad_is_logits*/) {
+  if (!dx) return;
+  const long n = rows * dim_;
+  if (rate_ == 0) {
+    std::copy(grad, grad + n, dx);
+    return;
+  }
+  for (long i = 0; i < n; ++i) dx[i] = grad[i] * mask[i];
+}
+
+template <class T>
+BatchNormalization<T>::BatchNormalization(long dim, double momentum, double epsilon, bool center, bool scale)
+    : dim_(dim), momentum_(momentum), epsilon_(epsilon), center_(center), scale_(scale) {
+  if (!(momentum >= 0 && momentum <= 1))
+    throw std::invalid_argument("BatchNormalization: momentum must be in [0, 1], got " + std::to_string(momentum) + ".");
+  if (!(epsilon > 0))
+    throw std::invalid_argument("BatchNormalization: epsilon must be > 0, got " + std::to_string(epsilon) + ".");
+}
+
+template <class T>
+std::vector<Shape> BatchNormalization<T>::weight_shapes() const {
+  std::vector<Shape> shapes;
+  if (scale_) shapes.push_back({dim_});
+  if (center_) shapes.push_back({dim_});
+  return shapes;
+}
+
+template <class T>
+void BatchNormalization<T>::bind(T* params, T* grads, T* state) {
+  gamma_ = scale_ ? params : nullptr;
+  dgamma_ = scale_ ? grads : nullptr;
+  beta_ = center_ ? params + (scale_ ? dim_ : 0) : nullptr;
+  dbeta_ = center_ ? grads + (scale_ ? dim_ : 0) : nullptr;
+  moving_mean_ = state;
+  moving_variance_ = state + dim_;
+}
+
+template <class T>
+void BatchNormalization<T>::initialize(Rng& /*rng*/) {
+  for (long j = 0; j < dim_; ++j) {
+    if (gamma_) gamma_[j] = T(1);
+    if (beta_) beta_[j] = T(0);
+    moving_mean_[j] = T(0);
+    moving_variance_[j] = T(1);
+  }
+}
+
+template <class T>
+void BatchNormalization<T>::forward(Backend<T>& /*be*/, const T* x, T* y, T* scratch, long rows,
+                                    const PassContext& ctx) {
+  T* x_hat = scratch;
+  T* inv_std = scratch + rows * dim_;
+  for (long j = 0; j < dim_; ++j) {
+    double mean, variance;
+    if (ctx.training) {  // batch statistics, accumulated in double
+      double sum = 0, sum_sq = 0;
+      for (long r = 0; r < rows; ++r) sum += double(x[r * dim_ + j]);
+      mean = sum / double(rows);
+      for (long r = 0; r < rows; ++r) {
+        const double d = double(x[r * dim_ + j]) - mean;
+        sum_sq += d * d;
+      }
+      variance = sum_sq / double(rows);
+      moving_mean_[j] = T(double(moving_mean_[j]) * momentum_ + mean * (1 - momentum_));
+      moving_variance_[j] = T(double(moving_variance_[j]) * momentum_ + variance * (1 - momentum_));
+    } else {
+      mean = double(moving_mean_[j]);
+      variance = double(moving_variance_[j]);
+    }
+    inv_std[j] = T(1.0 / std::sqrt(variance + epsilon_));
+    const T g = gamma_ ? gamma_[j] : T(1), b = beta_ ? beta_[j] : T(0);
+    for (long r = 0; r < rows; ++r) {
+      const long i = r * dim_ + j;
+      x_hat[i] = T((double(x[i]) - mean) * double(inv_std[j]));
+      y[i] = g * x_hat[i] + b;
+    }
+  }
+}
+
+template <class T>
+void BatchNormalization<T>::backward(Backend<T>& /*be*/, const T* /*x*/, const T* /*y*/, T* scratch, T* grad, T* dx,
+                                     long rows, bool /*grad_is_logits*/) {
+  const T* x_hat = scratch;
+  const T* inv_std = scratch + rows * dim_;
+  for (long j = 0; j < dim_; ++j) {
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (long r = 0; r < rows; ++r) {
+      sum_dy += double(grad[r * dim_ + j]);
+      sum_dy_xhat += double(grad[r * dim_ + j]) * double(x_hat[r * dim_ + j]);
+    }
+    if (dgamma_) dgamma_[j] = T(sum_dy_xhat);
+    if (dbeta_) dbeta_[j] = T(sum_dy);
+    if (!dx) continue;
+    // Through the batch statistics: dx = g/std * (dy - mean(dy) - x_hat * mean(dy * x_hat)).
+    const double g = gamma_ ? double(gamma_[j]) : 1.0;
+    const double scale = g * double(inv_std[j]);
+    const double mean_dy = sum_dy / double(rows), mean_dy_xhat = sum_dy_xhat / double(rows);
+    for (long r = 0; r < rows; ++r) {
+      const long i = r * dim_ + j;
+      dx[i] = T(scale * (double(grad[i]) - mean_dy - double(x_hat[i]) * mean_dy_xhat));
+    }
+  }
+}
+
+template <class T>
+Maxout<T>::Maxout(long input_dim, long units, long pieces) : in_(input_dim), units_(units), pieces_(pieces) {
+  if (units <= 0) throw std::invalid_argument("Maxout: units must be a positive integer, got " + std::to_string(units) + ".");
+  if (pieces < 1) throw std::invalid_argument("Maxout: pieces must be >= 1, got " + std::to_string(pieces) + ".");
+}
+
+template <class T>
+void Maxout<T>::bind(T* params, T* grads, T* /*state*/) {
+  kernel_ = params;
+  dkernel_ = grads;
+  bias_ = params + in_ * units_ * pieces_;
+  dbias_ = grads + in_ * units_ * pieces_;
+}
+
+template <class T>
+void Maxout<T>::initialize(Rng& rng) {
+  densenn::initialize(InitializerSpec{}, kernel_, {in_, units_ * pieces_}, rng);
+  std::fill(bias_, bias_ + units_ * pieces_, T(0));
+}
+
+template <class T>
+void Maxout<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& /*ctx*/) {
+  const long width = units_ * pieces_;
+  T* z = scratch;
+  be.matmul(false, false, rows, width, in_, x, kernel_, z, false);
+  be.bias_activation_forward(ActivationSpec{}, bias_, z, z, rows, width);
+  for (long r = 0; r < rows; ++r)
+    for (long u = 0; u < units_; ++u) {
+      const T* piece = z + r * width + u * pieces_;
+      y[r * units_ + u] = *std::max_element(piece, piece + pieces_);
+    }
+}
+
+template <class T>
+void Maxout<T>::backward(Backend<T>& be, const T* x, const T* /*y*/, T* scratch, T* grad, T* dx, long rows,
+                         bool /*grad_is_logits*/) {
+  const long width = units_ * pieces_;
+  const T* z = scratch;
+  T* dz = scratch + rows * width;
+  // The gradient flows to the winning piece only (the first, on ties, as max_element picks).
+  std::fill(dz, dz + rows * width, T(0));
+  for (long r = 0; r < rows; ++r)
+    for (long u = 0; u < units_; ++u) {
+      const T* piece = z + r * width + u * pieces_;
+      const long best = long(std::max_element(piece, piece + pieces_) - piece);
+      dz[r * width + u * pieces_ + best] = grad[r * units_ + u];
+    }
+  be.matmul(true, false, in_, width, rows, x, dz, dkernel_, false);
+  be.bias_gradient(dz, dbias_, rows, width);
+  if (dx) be.matmul(false, true, rows, in_, width, dz, kernel_, dx, false);
 }
 
 namespace {
@@ -101,14 +317,47 @@ ActivationSpec activation_of(const LayerConfig& config) {
   return spec;
 }
 
+InitializerSpec initializer_of(const LayerConfig& config, const std::string& key, const char* fallback) {
+  auto it = config.choices.find(key);
+  InitializerSpec spec = parse_initializer(it == config.choices.end() ? fallback : it->second);
+  spec.mean = option(config, (key + ".mean").c_str(), spec.mean);
+  spec.stddev = option(config, (key + ".stddev").c_str(), spec.stddev);
+  spec.minval = option(config, (key + ".minval").c_str(), spec.minval);
+  spec.maxval = option(config, (key + ".maxval").c_str(), spec.maxval);
+  spec.value = option(config, (key + ".value").c_str(), spec.value);
+  validate(spec);
+  return spec;
+}
+
+Penalty penalty_of(const LayerConfig& config, const std::string& key) {
+  Penalty p{option(config, (key + ".l1").c_str(), 0.0), option(config, (key + ".l2").c_str(), 0.0)};
+  if (!(p.l1 >= 0 && p.l2 >= 0 && std::isfinite(p.l1) && std::isfinite(p.l2)))
+    throw std::invalid_argument(key + ": l1 and l2 must be finite and >= 0.");
+  return p;
+}
+
 }  // namespace
 
 template <class T>
 std::unique_ptr<Layer<T>> make_layer(const LayerConfig& config, long input_dim) {
-  const ActivationSpec act = activation_of(config);
-  if (config.type == "dense") return std::make_unique<Dense<T>>(input_dim, config.units, act, config.use_bias);
-  if (config.type == "activation") return std::make_unique<ActivationLayer<T>>(input_dim, act);
-  throw std::invalid_argument("Unknown layer type '" + config.type + "'. Valid types: dense, activation.");
+  const std::string& type = config.type;
+  if (type == "dense") {
+    typename Dense<T>::Options options{initializer_of(config, "kernel_initializer", "glorot_uniform"),
+                                       initializer_of(config, "bias_initializer", "zeros"),
+                                       penalty_of(config, "kernel_regularizer"), penalty_of(config, "bias_regularizer"),
+                                       penalty_of(config, "activity_regularizer")};
+    return std::make_unique<Dense<T>>(input_dim, config.units, activation_of(config), config.use_bias, options);
+  }
+  if (type == "activation") return std::make_unique<ActivationLayer<T>>(input_dim, activation_of(config));
+  if (type == "dropout")
+    return std::make_unique<Dropout<T>>(input_dim, option(config, "rate", 0.5), (long long)option(config, "seed", -1));
+  if (type == "batch_normalization")
+    return std::make_unique<BatchNormalization<T>>(input_dim, option(config, "momentum", 0.99),
+                                                   option(config, "epsilon", 1e-3), option(config, "center", 1) != 0,
+                                                   option(config, "scale", 1) != 0);
+  if (type == "maxout") return std::make_unique<Maxout<T>>(input_dim, config.units, (long)option(config, "pieces", 2));
+  throw std::invalid_argument("Unknown layer type '" + type +
+                              "'. Valid types: dense, activation, dropout, batch_normalization, maxout.");
 }
 
 template class Layer<float>;
@@ -117,6 +366,12 @@ template class Dense<float>;
 template class Dense<double>;
 template class ActivationLayer<float>;
 template class ActivationLayer<double>;
+template class Dropout<float>;
+template class Dropout<double>;
+template class BatchNormalization<float>;
+template class BatchNormalization<double>;
+template class Maxout<float>;
+template class Maxout<double>;
 template std::unique_ptr<Layer<float>> make_layer<float>(const LayerConfig&, long);
 template std::unique_ptr<Layer<double>> make_layer<double>(const LayerConfig&, long);
 

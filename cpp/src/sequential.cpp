@@ -60,7 +60,9 @@ void Sequential<T>::compile(const LossSpec& loss, const OptimizerConfig& optimiz
   optimizer_ = optimizer;
   optimizer_state_.assign(params_.size() * std::size_t(state_per_param), T(0));
   iterations_ = 0;
-  fused_ = !layers_.empty() && loss_fuses_with(loss_, layers_.back()->output_activation());
+  // An output penalty needs the gradient w.r.t. the activation's output, which fusing skips.
+  fused_ = !layers_.empty() && loss_fuses_with(loss_, layers_.back()->output_activation()) &&
+           !layers_.back()->penalizes_output();
   compiled_ = true;
   ++compile_count_;
 }
@@ -112,9 +114,16 @@ double Sequential<T>::compute_gradients(Workspace<T>& ws, const T* x, const T* y
   if (!compiled_) throw std::logic_error("The model must be compiled before computing gradients.");
   reserve(ws, rows);
   const T* pred = forward(ws, x, rows, PassContext{true, &noise_rng_});
-  const double loss = backend_->loss_value(loss_, pred, y, w, rows, output_dim());
+  const double loss = backend_->loss_value(loss_, pred, y, w, rows, output_dim()) + penalty(ws, rows);
   backward(ws, x, pred, y, w, rows);
   return loss;
+}
+
+template <class T>
+double Sequential<T>::penalty(const Workspace<T>& ws, long rows) const {
+  double total = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) total += layers_[i]->penalty(ws.outputs[i].data(), rows);
+  return total;
 }
 
 template <class T>
@@ -136,7 +145,7 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const T* y, const 
   reserve(ws, rows);
   const long cols = output_dim();
   const T* pred = forward(ws, x, rows, training ? PassContext{true, &noise_rng_} : PassContext{});
-  const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols);
+  const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols) + penalty(ws, rows);
   for (const MetricSpec& metric : metrics_) {
     backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
     metric_states += metric_state_size(metric);

@@ -1,9 +1,23 @@
 """Callbacks, as in ``keras.callbacks``. The training loop calls per-batch hooks
 only when some callback overrides them: otherwise whole slices of an epoch run
 in C++ without returning to Python."""
+import collections.abc
+import csv
+import inspect
+import math
+import os
+import warnings
+
+import numpy as np
+
 from ._progbar import Progbar
 
-__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger"]
+__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ReduceLROnPlateau",
+           "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback"]
+
+
+def _print_msg(message):
+    print(message, flush=True)
 
 
 class Callback:
@@ -21,8 +35,17 @@ class Callback:
     def on_train_end(self, logs=None): pass
     def on_epoch_begin(self, epoch, logs=None): pass
     def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+
+    # Keras' backwards-compatible aliases: the default train-batch hooks call them.
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
     def on_test_begin(self, logs=None): pass
     def on_test_end(self, logs=None): pass
     def on_test_batch_begin(self, batch, logs=None): pass
@@ -34,27 +57,38 @@ class Callback:
 
 
 _BATCH_HOOKS = {
-    "train": ("on_train_batch_begin", "on_train_batch_end"),
+    "train": ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end"),
     "test": ("on_test_batch_begin", "on_test_batch_end"),
     "predict": ("on_predict_batch_begin", "on_predict_batch_end"),
 }
 
 
+def _overrides(cb, hook):
+    """Whether `cb` has its own `hook`: a subclass method or an instance attribute (LambdaCallback)."""
+    return hook in getattr(cb, "__dict__", {}) or getattr(type(cb), hook) is not getattr(Callback, hook)
+
+
 class CallbackList:
-    """Calls a hook on every callback in order."""
+    """Calls a hook on every callback in order.
+
+    As in Keras, the History callback comes after the user's callbacks, so it records what they add to the
+    epoch logs (``learning_rate`` from ReduceLROnPlateau and LearningRateScheduler).
+    """
 
     def __init__(self, callbacks, model, params):
-        self.callbacks = list(callbacks)
-        for cb in self.callbacks:
+        callbacks = list(callbacks)
+        for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise ValueError(f"callbacks: expected Callback instances, got {cb!r}")
+        self.callbacks = [cb for cb in callbacks if not isinstance(cb, History)] + \
+                         [cb for cb in callbacks if isinstance(cb, History)]
+        for cb in self.callbacks:
             cb.set_model(model)
             cb.set_params(params)
 
     def wants_batches(self, mode):
         """Whether any callback overrides the per-batch hooks of `mode` ('train', 'test', 'predict')."""
-        return any(getattr(type(cb), hook) is not getattr(Callback, hook)
-                   for cb in self.callbacks for hook in _BATCH_HOOKS[mode])
+        return any(_overrides(cb, hook) for cb in self.callbacks for hook in _BATCH_HOOKS[mode])
 
     def __getattr__(self, hook):
         if not hook.startswith("on_"):
@@ -109,3 +143,369 @@ class ProgbarLogger:
     def update(self, step, logs, finalize=False):
         if self._bar is not None:
             self._bar.update(step, logs, finalize=finalize)
+
+
+# --------------------------------------------------------------------------- monitoring helpers
+
+# Metric names (without 'val_') whose larger values are better, as Keras 3's metric directions say.
+_HIGHER_IS_BETTER = ("precision", "recall", "f1_score", "fbeta_score", "r2_score", "iou", "true_positives",
+                     "true_negatives", "cosine_similarity", "specificity_at_sensitivity",
+                     "sensitivity_at_specificity", "precision_at_recall", "recall_at_precision")
+
+
+def _higher_is_better(monitor, model):
+    """Keras' 'auto' mode: the direction of the monitored quantity, from its name and the model's metrics."""
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    if name == "loss":
+        return False
+    compiled = getattr(model, "_compile_args", None)
+    for metric in (compiled[2] if compiled else ()):
+        direction = getattr(metric, "_direction", None)
+        if getattr(metric, "name", None) == name and direction in ("up", "down"):
+            return direction == "up"
+    if name.endswith(("acc", "accuracy", "auc")) or name in _HIGHER_IS_BETTER:
+        return True
+    return False  # losses and errors; Keras 3.0 also fell back to 'min' for any other name
+
+
+def _current_lr(model):
+    return float(model.optimizer.learning_rate)
+
+
+# --------------------------------------------------------------------------- EarlyStopping
+
+class EarlyStopping(Callback):
+    """Stops training when the monitored quantity has stopped improving (Keras 3 semantics).
+
+    Each epoch from `start_from_epoch` on counts towards `patience` unless the monitored value improves on
+    the best so far by more than `min_delta` (and, with a `baseline`, also beats the baseline). Training stops
+    once `patience` epochs passed without improvement (never after the first epoch). With
+    `restore_best_weights`, the weights of the best epoch are put back at the end of training.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__()
+        self.monitor = monitor
+        self.patience = patience
+        self.verbose = verbose
+        self.baseline = baseline
+        self.min_delta = abs(min_delta)
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.restore_best_weights = restore_best_weights
+        self.best_weights = None
+        self.best_epoch = 0
+        self.start_from_epoch = start_from_epoch
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"EarlyStopping mode {mode} is unknown, fallback to auto mode.", stacklevel=2)
+            mode = "auto"
+        self.mode = mode
+        self._maximize = None  # decided once the model is known (mode 'auto' looks at its metrics)
+        self.best = None
+
+    def _setup(self):
+        if self.mode == "auto":
+            self._maximize = _higher_is_better(self.monitor, self.model)
+        else:
+            self._maximize = self.mode == "max"
+        self.best = -math.inf if self._maximize else math.inf
+
+    def on_train_begin(self, logs=None):
+        # Allow instances to be re-used
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best_weights = None
+        self.best_epoch = 0
+        self._setup()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._maximize is None:
+            self._setup()
+        current = self.get_monitor_value(logs)
+        if current is None or epoch < self.start_from_epoch:
+            return  # nothing to monitor, or still warming up
+        if self.restore_best_weights and self.best_weights is None:
+            # nothing better seen yet: the current weights are the best
+            self.best_weights = self.model.get_weights()
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            # the wait restarts only when the value beats both the previous best and the baseline
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            _print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                _print_msg(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+    def get_monitor_value(self, logs):
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is None:
+            warnings.warn(
+                f"Early stopping conditioned on metric `{self.monitor}` which is not available. "
+                f"Available metrics are: {','.join(list(logs.keys()))}",
+                stacklevel=2,
+            )
+        return value
+
+    def _is_improvement(self, value, reference):
+        if self._maximize:
+            return value - self.min_delta > reference
+        return value + self.min_delta < reference
+
+
+# --------------------------------------------------------------------------- ReduceLROnPlateau
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the learning rate by `factor` (down to `min_lr`) after `patience` epochs without improvement
+    of the monitored quantity, then waits `cooldown` epochs; adds ``learning_rate`` to the epoch logs."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__()
+        self.monitor = monitor
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+        self.factor = factor
+        self.min_lr = min_lr
+        self.min_delta = min_delta
+        self.patience = patience
+        self.verbose = verbose
+        self.cooldown = cooldown
+        self.cooldown_counter = 0
+        self.wait = 0
+        self.best = 0
+        self.mode = mode
+        self.monitor_op = None
+        self._reset()
+
+    def _reset(self):
+        """Resets the wait and cooldown counters and the best value."""
+        if self.mode not in ("auto", "min", "max"):
+            warnings.warn(f"Learning rate reduction mode {self.mode} is unknown, fallback to auto mode.",
+                          stacklevel=2)
+            self.mode = "auto"
+        # Keras' rule for 'auto' here is simpler than EarlyStopping's: only names containing "acc" go up.
+        if self.mode == "min" or (self.mode == "auto" and "acc" not in self.monitor):
+            self.monitor_op = lambda a, b: a < b - self.min_delta
+            self.best = math.inf
+        else:
+            self.monitor_op = lambda a, b: a > b + self.min_delta
+            self.best = -math.inf
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = _current_lr(self.model)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(
+                f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not available. "
+                f"Available metrics are: {','.join(list(logs.keys()))}.",
+                stacklevel=2,
+            )
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.monitor_op(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = _current_lr(self.model)
+                # Keras compares in float32 (its learning rate is a float32 variable): a rate that rounds to
+                # min_lr is at the floor already.
+                if np.float32(old_lr) > np.float32(self.min_lr):
+                    new_lr = max(old_lr * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new_lr
+                    if self.verbose > 0:
+                        _print_msg(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+    def in_cooldown(self):
+        return self.cooldown_counter > 0
+
+
+# --------------------------------------------------------------------------- LearningRateScheduler
+
+def _takes_two_arguments(function):
+    """Whether `function` can be called as f(epoch, lr); None when its signature cannot be read."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(0, 0.0)
+    except TypeError:
+        return False
+    return True
+
+
+class LearningRateScheduler(Callback):
+    """Sets the learning rate at the start of each epoch to ``schedule(epoch, lr)`` (or ``schedule(epoch)``),
+    epoch counted from 0; adds ``learning_rate`` to the epoch logs."""
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def _new_lr(self, epoch):
+        two = _takes_two_arguments(self.schedule)
+        if two is None:  # as Keras: try the (epoch, lr) form, fall back to (epoch)
+            try:
+                return self.schedule(epoch, _current_lr(self.model))
+            except TypeError:
+                return self.schedule(epoch)
+        return self.schedule(epoch, _current_lr(self.model)) if two else self.schedule(epoch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        if not hasattr(optimizer, "learning_rate"):
+            raise ValueError('Optimizer must have a "learning_rate" attribute.')
+        learning_rate = self._new_lr(epoch)
+        if isinstance(learning_rate, np.ndarray) and learning_rate.ndim == 0 and learning_rate.dtype.kind == "f":
+            learning_rate = learning_rate[()]
+        if not isinstance(learning_rate, (float, np.floating)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
+        optimizer.learning_rate = float(learning_rate)
+        if self.verbose > 0:
+            _print_msg(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = _current_lr(self.model)
+
+
+# --------------------------------------------------------------------------- CSVLogger
+
+class CSVLogger(Callback):
+    """Writes each epoch's logs to a CSV file: an ``epoch`` column (from 0), then the log keys sorted.
+
+    As Keras (whose writer uses the csv module's excel dialect), rows end with ``\\r\\n``; with
+    ``append=True`` rows are added to an existing file, and the header is written only if it is empty.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.sep = separator
+        self.filename = os.fspath(filename)
+        self.append = append
+        self.writer = None
+        self.keys = None
+        self.append_header = True
+        self.csv_file = None
+
+    def on_train_begin(self, logs=None):
+        self.append_header = True
+        if self.append:
+            if os.path.exists(self.filename):
+                with open(self.filename, "r", newline="") as f:
+                    self.append_header = not bool(len(f.readline()))
+            mode = "a"
+        else:
+            mode = "w"
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, mode, newline="")
+        self.writer = None
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+
+        def handle_value(value):
+            if isinstance(value, str):
+                return value
+            if isinstance(value, collections.abc.Iterable) and not (isinstance(value, np.ndarray)
+                                                                   and value.ndim == 0):
+                return f'"[{", ".join(map(str, value))}]"'
+            return value
+
+        if self.csv_file is None or self.csv_file.closed:  # driven without on_train_begin
+            self.on_train_begin()
+        if self.keys is None:
+            self.keys = sorted(logs.keys())
+            # a model expected to produce validation metrics gets their columns from the first epoch on
+            for name in getattr(self.model, "metrics_names", None) or []:
+                if name.startswith("val_") and name not in self.keys:
+                    self.keys.append(name)
+        if not self.writer:
+            class Dialect(csv.excel):
+                delimiter = self.sep
+
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + (self.keys or []), dialect=Dialect)
+            if self.append_header:
+                self.writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((key, handle_value(logs.get(key, "NA"))) for key in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
+
+
+# --------------------------------------------------------------------------- TerminateOnNaN
+
+class TerminateOnNaN(Callback):
+    """Stops training at the first batch whose loss is NaN or infinite (it makes training run batch by
+    batch, returning to Python after each one). With ``raise_error=True`` it raises a RuntimeError instead."""
+
+    def __init__(self, raise_error=False):
+        super().__init__()
+        self.raise_error = raise_error
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and (np.isnan(loss) or np.isinf(loss)):
+            if self.raise_error:
+                raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. "
+                                   f"Loss value: {loss}. Terminating training immediately.")
+            _print_msg(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
+
+
+# --------------------------------------------------------------------------- LambdaCallback
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``.
+
+    on_epoch_begin/end take (epoch, logs), on_train_begin/end take (logs), on_train_batch_begin/end take
+    (batch, logs); any other hook can be given by name as a keyword argument. Only the hooks given count
+    as overridden, so epoch-only functions keep training in the fast C++ path.
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+        super().__init__()
+        self.__dict__.update(kwargs)
+        given = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
+                     on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
+                     on_train_batch_end=on_train_batch_end)
+        for hook, function in given.items():
+            if function is not None:
+                setattr(self, hook, function)

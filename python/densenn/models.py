@@ -398,7 +398,7 @@ class Sequential:
         history = History()
         steps = -(-x.shape[0] // batch_size)
         params = {"verbose": verbose, "epochs": epochs, "steps": steps}
-        cbs = CallbackList([history, *callbacks], self, params)
+        cbs = CallbackList([*callbacks, history], self, params)  # History last, as Keras: it sees what others add
         progress = ProgbarLogger(verbose, epochs)
         self.stop_training = False
         cbs.on_train_begin({})
@@ -417,8 +417,8 @@ class Sequential:
                 val_logs = self._run_pass(vpass, _Silent(), cbs, "test")
                 cbs.on_test_end(val_logs)
                 logs = dict(sorted({**logs, **{"val_" + k: v for k, v in val_logs.items()}}.items()))
+            cbs.on_epoch_end(epoch, logs)  # may add to logs (learning_rate), shown by the bar as in Keras
             bar.finish(data_pass.steps, logs)
-            cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         cbs.on_train_end(logs)

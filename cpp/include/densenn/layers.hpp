@@ -11,6 +11,7 @@
 
 #include "densenn/activations.hpp"
 #include "densenn/backend.hpp"
+#include "densenn/initializers.hpp"
 #include "densenn/random.hpp"
 
 namespace densenn {
@@ -30,6 +31,12 @@ struct LayerConfig {
 using Shape = std::vector<long>;
 
 long shape_size(const Shape& shape);
+
+// Keras' L1/L2 regularizer: penalty = l1 * sum|v| + l2 * sum v^2.
+struct Penalty {
+  double l1 = 0.0, l2 = 0.0;
+  bool active() const { return l1 != 0.0 || l2 != 0.0; }
+};
 
 // What a forward pass is for: training (dropout active, batch statistics)
 // or inference, and the generator for training-time noise.
@@ -57,36 +64,124 @@ class Layer {
   // Values the layer keeps between forward and backward for a batch of
   // `rows` rows, besides its output.
   virtual long scratch_size(long /*rows*/) const { return 0; }
+  // Regularization added to the loss: weight penalties, and the activity
+  // penalty of this batch's output y (averaged over its rows, as Keras 3).
+  // Its gradient is added in backward.
+  virtual double penalty(const T* /*y*/, long /*rows*/) const { return 0.0; }
+  // Whether the penalty depends on the output (the loss then cannot fuse
+  // with this layer's activation, whose output gradient it needs).
+  virtual bool penalizes_output() const { return false; }
 
   virtual void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) = 0;
   // grad holds dL/dy on entry (dL/d(pre-activation) when grad_is_logits) and
   // may be overwritten; dx receives dL/dx unless null. Parameter gradients
   // go to the bound gradient buffer.
-  virtual void backward(Backend<T>& be, const T* x, const T* y, const T* scratch, T* grad, T* dx, long rows,
+  virtual void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
                         bool grad_is_logits) = 0;
 };
 
 template <class T>
 class Dense final : public Layer<T> {
  public:
-  Dense(long input_dim, long units, ActivationSpec activation, bool use_bias);
+  struct Options {
+    InitializerSpec kernel_initializer;  // glorot_uniform
+    InitializerSpec bias_initializer{Initializer::zeros};
+    Penalty kernel_penalty, bias_penalty, activity_penalty;
+  };
+  Dense(long input_dim, long units, ActivationSpec activation, bool use_bias, Options options);
   const char* type() const override { return "dense"; }
   long input_dim() const override { return in_; }
   long output_dim() const override { return out_; }
   std::vector<Shape> weight_shapes() const override;
   void bind(T* params, T* grads, T* state) override;
-  void initialize(Rng& rng) override;  // glorot-uniform kernel, zero bias
+  void initialize(Rng& rng) override;
   ActivationSpec output_activation() const override { return act_; }
   // Pre-activations, kept only when the activation's derivative needs them.
   long scratch_size(long rows) const override { return activation_needs_input(act_) ? rows * out_ : 0; }
+  double penalty(const T* y, long rows) const override;
+  bool penalizes_output() const override { return options_.activity_penalty.active(); }
   void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
-  void backward(Backend<T>& be, const T* x, const T* y, const T* scratch, T* grad, T* dx, long rows,
+  void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
                 bool grad_is_logits) override;
 
  private:
   long in_, out_;
   ActivationSpec act_;
   bool use_bias_;
+  Options options_;
+  T *kernel_ = nullptr, *bias_ = nullptr, *dkernel_ = nullptr, *dbias_ = nullptr;
+};
+
+// Inverted dropout: in training, zeroes each value with probability `rate`
+// and scales the rest by 1/(1 - rate); the identity in inference.
+template <class T>
+class Dropout final : public Layer<T> {
+ public:
+  // seed < 0: draw from the model's generator; else from the layer's own.
+  Dropout(long dim, double rate, long long seed);
+  const char* type() const override { return "dropout"; }
+  long input_dim() const override { return dim_; }
+  long output_dim() const override { return dim_; }
+  long scratch_size(long rows) const override { return rows * dim_; }  // the scaled mask
+  void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
+  void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
+                bool grad_is_logits) override;
+
+ private:
+  long dim_;
+  double rate_;
+  bool own_rng_;
+  Rng rng_;
+};
+
+// Batch normalization over the features: batch statistics (biased variance)
+// in training, which also update the moving statistics; moving statistics in
+// inference. Weights: gamma (if scale), beta (if center); state: moving mean
+// and moving variance.
+template <class T>
+class BatchNormalization final : public Layer<T> {
+ public:
+  BatchNormalization(long dim, double momentum, double epsilon, bool center, bool scale);
+  const char* type() const override { return "batch_normalization"; }
+  long input_dim() const override { return dim_; }
+  long output_dim() const override { return dim_; }
+  std::vector<Shape> weight_shapes() const override;
+  std::vector<Shape> state_shapes() const override { return {{dim_}, {dim_}}; }
+  void bind(T* params, T* grads, T* state) override;
+  void initialize(Rng& rng) override;  // gamma 1, beta 0, moving mean 0, moving variance 1
+  long scratch_size(long rows) const override { return rows * dim_ + dim_; }  // x_hat, 1/std
+  void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
+  void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
+                bool grad_is_logits) override;
+
+ private:
+  long dim_;
+  double momentum_, epsilon_;
+  bool center_, scale_;
+  T *gamma_ = nullptr, *beta_ = nullptr, *dgamma_ = nullptr, *dbeta_ = nullptr;
+  T *moving_mean_ = nullptr, *moving_variance_ = nullptr;
+};
+
+// Maxout (Goodfellow et al.): `pieces` affine maps per unit and their
+// maximum. Kernel (in, units * pieces) and bias (units * pieces), the pieces
+// of unit u in columns u * pieces ... u * pieces + pieces - 1.
+template <class T>
+class Maxout final : public Layer<T> {
+ public:
+  Maxout(long input_dim, long units, long pieces);
+  const char* type() const override { return "maxout"; }
+  long input_dim() const override { return in_; }
+  long output_dim() const override { return units_; }
+  std::vector<Shape> weight_shapes() const override { return {{in_, units_ * pieces_}, {units_ * pieces_}}; }
+  void bind(T* params, T* grads, T* state) override;
+  void initialize(Rng& rng) override;  // glorot-uniform kernel, zero bias
+  long scratch_size(long rows) const override { return 2 * rows * units_ * pieces_; }  // z, dz
+  void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
+  void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
+                bool grad_is_logits) override;
+
+ private:
+  long in_, units_, pieces_;
   T *kernel_ = nullptr, *bias_ = nullptr, *dkernel_ = nullptr, *dbias_ = nullptr;
 };
 
@@ -99,7 +194,7 @@ class ActivationLayer final : public Layer<T> {
   long output_dim() const override { return dim_; }
   ActivationSpec output_activation() const override { return act_; }
   void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
-  void backward(Backend<T>& be, const T* x, const T* y, const T* scratch, T* grad, T* dx, long rows,
+  void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
                 bool grad_is_logits) override;
 
  private:

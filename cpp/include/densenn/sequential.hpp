@@ -78,6 +78,8 @@ class Sequential {
  private:
   const T* forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const;
   void backward(Workspace<T>& ws, const T* x, const T* pred, const T* y, const T* w, long rows);
+  // The layers' regularization penalties for the batch in ws (added to the loss, as Keras does).
+  double penalty(const Workspace<T>& ws, long rows) const;
 
   Backend<T>* backend_;
   long input_dim_;

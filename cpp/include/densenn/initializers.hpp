@@ -1,0 +1,33 @@
+// Weight initializers (Keras' names and formulas), drawing from the model's
+// seeded generator so a seed fixes the initial weights on every platform.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "densenn/random.hpp"
+
+namespace densenn {
+
+enum class Initializer {
+  zeros, ones, constant, random_normal, random_uniform, truncated_normal,
+  glorot_uniform, glorot_normal, he_uniform, he_normal, lecun_uniform, lecun_normal,
+};
+
+struct InitializerSpec {
+  Initializer kind = Initializer::glorot_uniform;
+  double mean = 0.0, stddev = 0.05;       // random_normal, truncated_normal
+  double minval = -0.05, maxval = 0.05;   // random_uniform
+  double value = 0.0;                     // constant
+};
+
+InitializerSpec parse_initializer(const std::string& name);
+std::vector<std::string> initializer_names();
+void validate(const InitializerSpec& spec);
+
+// Fills data (a tensor of `shape`, row-major; fans as Keras computes them:
+// a kernel (in, out) has fan_in = in and fan_out = out, a vector (n,) n and n).
+template <class T>
+void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& shape, Rng& rng);
+
+}  // namespace densenn

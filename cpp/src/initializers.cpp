@@ -1,0 +1,120 @@
+#include "densenn/initializers.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "names.hpp"
+
+namespace densenn {
+namespace {
+
+const NameTable<Initializer> kInitializers = {
+    {"zeros", Initializer::zeros},
+    {"ones", Initializer::ones},
+    {"constant", Initializer::constant},
+    {"random_normal", Initializer::random_normal},
+    {"random_uniform", Initializer::random_uniform},
+    {"truncated_normal", Initializer::truncated_normal},
+    {"glorot_uniform", Initializer::glorot_uniform},
+    {"glorot_normal", Initializer::glorot_normal},
+    {"he_uniform", Initializer::he_uniform},
+    {"he_normal", Initializer::he_normal},
+    {"lecun_uniform", Initializer::lecun_uniform},
+    {"lecun_normal", Initializer::lecun_normal},
+};
+
+// Standard normal by the Box-Muller transform (portable, unlike std::normal_distribution).
+double normal(Rng& rng) {
+  const double u1 = 1.0 - rng.uniform();  // in (0, 1]
+  const double u2 = rng.uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
+
+// Normal truncated at two standard deviations, redrawn beyond them (Keras' truncated_normal).
+double truncated_normal(Rng& rng) {
+  for (;;) {
+    const double z = normal(rng);
+    if (std::abs(z) <= 2.0) return z;
+  }
+}
+
+}  // namespace
+
+InitializerSpec parse_initializer(const std::string& name) {
+  InitializerSpec spec;
+  spec.kind = kInitializers.parse(name, "initializer");
+  return spec;
+}
+
+std::vector<std::string> initializer_names() { return kInitializers.names(); }
+
+void validate(const InitializerSpec& spec) {
+  if (!(spec.stddev >= 0)) throw std::invalid_argument("initializer stddev must be >= 0.");
+  if (!(spec.minval <= spec.maxval)) throw std::invalid_argument("initializer minval must be <= maxval.");
+  if (!std::isfinite(spec.mean) || !std::isfinite(spec.value) || !std::isfinite(spec.minval) ||
+      !std::isfinite(spec.maxval) || !std::isfinite(spec.stddev))
+    throw std::invalid_argument("initializer arguments must be finite.");
+}
+
+template <class T>
+void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& shape, Rng& rng) {
+  long size = 1;
+  for (long d : shape) size *= d;
+  const double fan_in = shape.size() >= 2 ? double(shape[shape.size() - 2]) : double(size);
+  const double fan_out = shape.size() >= 2 ? double(shape.back()) : double(size);
+  // Keras' VarianceScaling: scale / fan, uniform within sqrt(3 s) or a
+  // truncated normal whose standard deviation is corrected for the truncation.
+  auto variance_scaling = [&](double scale, double fan, bool uniform) {
+    const double s = scale / std::max(1.0, fan);
+    if (uniform) {
+      const double limit = std::sqrt(3.0 * s);
+      for (long i = 0; i < size; ++i) data[i] = T((2 * rng.uniform() - 1) * limit);
+    } else {
+      const double stddev = std::sqrt(s) / 0.87962566103423978;
+      for (long i = 0; i < size; ++i) data[i] = T(stddev * truncated_normal(rng));
+    }
+  };
+  switch (spec.kind) {
+    case Initializer::zeros:
+      for (long i = 0; i < size; ++i) data[i] = T(0);
+      break;
+    case Initializer::ones:
+      for (long i = 0; i < size; ++i) data[i] = T(1);
+      break;
+    case Initializer::constant:
+      for (long i = 0; i < size; ++i) data[i] = T(spec.value);
+      break;
+    case Initializer::random_normal:
+      for (long i = 0; i < size; ++i) data[i] = T(spec.mean + spec.stddev * normal(rng));
+      break;
+    case Initializer::truncated_normal:
+      for (long i = 0; i < size; ++i) data[i] = T(spec.mean + spec.stddev * truncated_normal(rng));
+      break;
+    case Initializer::random_uniform:
+      for (long i = 0; i < size; ++i) data[i] = T(spec.minval + (spec.maxval - spec.minval) * rng.uniform());
+      break;
+    case Initializer::glorot_uniform:
+      variance_scaling(1.0, (fan_in + fan_out) / 2, true);
+      break;
+    case Initializer::glorot_normal:
+      variance_scaling(1.0, (fan_in + fan_out) / 2, false);
+      break;
+    case Initializer::he_uniform:
+      variance_scaling(2.0, fan_in, true);
+      break;
+    case Initializer::he_normal:
+      variance_scaling(2.0, fan_in, false);
+      break;
+    case Initializer::lecun_uniform:
+      variance_scaling(1.0, fan_in, true);
+      break;
+    case Initializer::lecun_normal:
+      variance_scaling(1.0, fan_in, false);
+      break;
+  }
+}
+
+template void initialize<float>(const InitializerSpec&, float*, const std::vector<long>&, Rng&);
+template void initialize<double>(const InitializerSpec&, double*, const std::vector<long>&, Rng&);
+
+}  // namespace densenn
