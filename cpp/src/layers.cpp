@@ -325,6 +325,7 @@ InitializerSpec initializer_of(const LayerConfig& config, const std::string& key
   spec.minval = option(config, (key + ".minval").c_str(), spec.minval);
   spec.maxval = option(config, (key + ".maxval").c_str(), spec.maxval);
   spec.value = option(config, (key + ".value").c_str(), spec.value);
+  spec.seed = (long long)option(config, (key + ".seed").c_str(), -1);
   validate(spec);
   return spec;
 }

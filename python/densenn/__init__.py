@@ -6,14 +6,14 @@
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=5, batch_size=32)
 """
-from . import callbacks, config, datasets, layers, losses, metrics, optimizers, utils
+from . import callbacks, config, datasets, initializers, layers, losses, metrics, optimizers, regularizers, utils
 from ._core import core as _core
 from .layers import Input
 from .models import Sequential
 
 __version__ = "0.1.0"
-__all__ = ["Sequential", "Input", "layers", "losses", "optimizers", "metrics", "callbacks", "utils", "config",
-           "datasets", "build_info"]
+__all__ = ["Sequential", "Input", "layers", "losses", "optimizers", "metrics", "callbacks", "initializers",
+           "regularizers", "utils", "config", "datasets", "build_info"]
 
 
 def build_info():

@@ -1,13 +1,16 @@
 """Layers, as in ``keras.layers``. A layer describes itself; its weights live
 in the C++ core of the model it belongs to (one flat buffer per model)."""
 import itertools
+import re
 import warnings
 
 import numpy as np
 
+from . import initializers, regularizers
 from ._core import core
 
-__all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation"]
+__all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax", "Flatten",
+           "Dropout", "BatchNormalization", "Maxout"]
 
 _name_counters = {}
 
@@ -20,7 +23,9 @@ def unique_name(base):
 
 
 def _snake_case(name):
-    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+    """Keras' default layer names: ReLU -> re_lu, LeakyReLU -> leaky_re_lu, BatchNormalization -> batch_normalization."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def check_activation(activation, where):
@@ -33,19 +38,30 @@ def check_activation(activation, where):
     return activation
 
 
-def feature_shape(shape, argument):
-    """Validates a per-sample input shape such as (784,) and returns it as a tuple."""
+def sample_shape(shape, argument):
+    """Validates a per-sample input shape such as (784,) or (28, 28) and returns it as a tuple."""
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (int(shape),)
     try:
         shape = tuple(shape)
     except TypeError:
         raise ValueError(f"{argument}: expected a shape tuple such as (784,), got {shape!r}") from None
-    if len(shape) != 1 or isinstance(shape[0], bool) or not isinstance(shape[0], (int, np.integer)) or shape[0] <= 0:
+    if not shape or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d <= 0 for d in shape):
         raise ValueError(
-            f"{argument}: densenn's dense models take samples of shape (features,) with features > 0, got {shape!r}"
+            f"{argument}: expected a shape of positive sizes such as (features,) or (28, 28), got {shape!r}"
         )
-    return (int(shape[0]),)
+    return tuple(int(d) for d in shape)
+
+
+def _flat_features(shape, layer):
+    """The width of a layer's input, which must be (features,): densenn's layers see 2-D batches."""
+    if len(shape) != 1:
+        raise ValueError(
+            f"{type(layer).__name__} {layer.name!r} expects inputs of shape (batch, features), got "
+            f"(None, {', '.join(map(str, shape))}): add a Flatten layer before it. (Keras would apply the layer "
+            "to the last axis; densenn models are dense, on 2-D batches.)"
+        )
+    return shape[0]
 
 
 class Layer:
@@ -60,12 +76,13 @@ class Layer:
         self._model = None  # the Sequential that built this layer
         self.trainable = True
 
-    def _core_config(self, input_dim):
-        """The C++ core's description of this layer: a dict of its type and arguments."""
+    def _core_config(self, input_shape):
+        """The C++ core's description of this layer for inputs of this per-sample shape."""
         raise NotImplementedError(f"{type(self).__name__} has no C++ counterpart")
 
-    def _output_dim(self, input_dim):
-        return input_dim
+    def _output_shape(self, input_shape):
+        """Per-sample output shape for a per-sample input shape (elementwise layers keep it)."""
+        return input_shape
 
     @property
     def built(self):
@@ -75,7 +92,7 @@ class Layer:
     def output_shape(self):
         if not self.built:
             raise AttributeError(f"Layer {self.name!r} has no defined output shape yet (the model is not built).")
-        return (None, self._model._layer_output_dims()[self._model.layers.index(self)])
+        return (None, *self._model._layer_output_shapes()[self._model.layers.index(self)])
 
     def get_weights(self):
         return self._model._layer_weights(self) if self.built else []
@@ -108,12 +125,12 @@ class InputLayer(Layer):
         super().__init__(name=name or unique_name("input_layer"), **kwargs)
         if batch_shape is not None:
             batch_shape = tuple(batch_shape)
-            if len(batch_shape) < 1:
-                raise ValueError(f"InputLayer: batch_shape must include the batch dimension, got {batch_shape!r}")
+            if len(batch_shape) < 2:
+                raise ValueError(f"InputLayer: batch_shape must be (batch, *features), got {batch_shape!r}")
             shape = batch_shape[1:]
         if shape is None:
             raise ValueError("InputLayer: pass shape=(features,) (or batch_shape=(None, features)).")
-        self.shape = feature_shape(shape, "InputLayer shape")
+        self.shape = sample_shape(shape, "InputLayer shape")
         self.batch_size = batch_size
 
     def get_config(self):
@@ -125,40 +142,79 @@ def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name)
 
 
-class Dense(Layer):
-    """``activation(x @ kernel + bias)`` with kernel (in, units), glorot-uniform initialised, and a zero bias."""
+def _input_shape_argument(layer, input_shape, input_dim, batch_input_shape):
+    """Keras 2 ways of giving the model's input shape on its first layer, still found in course code."""
+    shape = None
+    if batch_input_shape is not None:
+        shape = sample_shape(tuple(batch_input_shape)[1:], f"{type(layer).__name__} batch_input_shape")
+    elif input_shape is not None:
+        shape = sample_shape(input_shape, f"{type(layer).__name__} input_shape")
+    elif input_dim is not None:
+        shape = sample_shape((input_dim,), f"{type(layer).__name__} input_dim")
+    if input_shape is not None or input_dim is not None:
+        warnings.warn(
+            "Do not pass an `input_shape`/`input_dim` argument to a layer. When using Sequential models, "
+            "prefer using an `Input(shape)` object as the first layer in the model instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return shape
 
-    def __init__(self, units, activation=None, use_bias=True, input_shape=None, input_dim=None,
+
+def _positive_units(units, owner):
+    if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+        raise ValueError(f"{owner}: units must be a positive integer, got {units!r}")
+    return int(units)
+
+
+def _number(value, argument, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value):
+        raise ValueError(f"{argument}: expected a finite number, got {value!r}")
+    value = float(value)
+    if (low is not None and (value < low or (low_open and value == low))) or \
+            (high is not None and (value > high or (high_open and value == high))):
+        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{')' if high_open else ']'}"
+        raise ValueError(f"{argument}: expected a value in {interval}, got {value}")
+    return value
+
+
+class Dense(Layer):
+    """``activation(x @ kernel + bias)``, kernel (in, units)."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, input_shape=None, input_dim=None,
                  batch_input_shape=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
+        self.units = _positive_units(units, "Dense")
+        self.activation = check_activation(activation, "Dense")
         if not isinstance(use_bias, (bool, np.bool_)):
             raise ValueError(f"Dense: use_bias must be True or False, got {use_bias!r}")
-        self.units = int(units)
-        self.activation = check_activation(activation, "Dense")
         self.use_bias = bool(use_bias)
-        # Keras 2 idioms for the model's input shape, still found in course code.
-        self._input_shape = None
-        if batch_input_shape is not None:
-            self._input_shape = feature_shape(tuple(batch_input_shape)[1:], "Dense batch_input_shape")
-        elif input_shape is not None:
-            self._input_shape = feature_shape(input_shape, "Dense input_shape")
-        elif input_dim is not None:
-            self._input_shape = feature_shape((input_dim,), "Dense input_dim")
-        if input_shape is not None or input_dim is not None:
-            warnings.warn(
-                "Do not pass an `input_shape`/`input_dim` argument to a layer. When using Sequential models, "
-                "prefer using an `Input(shape)` object as the first layer in the model instead.",
-                UserWarning,
-                stacklevel=2,
-            )
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        if kernel_constraint is not None or bias_constraint is not None:
+            raise ValueError("Dense: weight constraints (kernel_constraint, bias_constraint) are not supported.")
+        self._input_shape = _input_shape_argument(self, input_shape, input_dim, batch_input_shape)
 
-    def _core_config(self, input_dim):
-        return {"type": "dense", "units": self.units, "activation": self.activation, "use_bias": self.use_bias}
+    def _core_config(self, input_shape):
+        _flat_features(input_shape, self)
+        options, choices = {}, {}
+        for key in ("kernel_initializer", "bias_initializer"):
+            choices[key], extra = getattr(self, key).core_options(key)
+            options.update(extra)
+        for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
+            if getattr(self, key) is not None:
+                options.update(getattr(self, key).core_options(key))
+        return {"type": "dense", "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
+                "options": options, "choices": choices}
 
-    def _output_dim(self, input_dim):
-        return self.units
+    def _output_shape(self, input_shape):
+        return (self.units,)
 
     @property
     def kernel(self):
@@ -169,7 +225,8 @@ class Dense(Layer):
         return self.get_weights()[1] if self.built and self.use_bias else None
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": self.activation, "use_bias": self.use_bias}
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "use_bias": self.use_bias}
 
 
 class Activation(Layer):
@@ -179,8 +236,163 @@ class Activation(Layer):
         super().__init__(name=name, **kwargs)
         self.activation = check_activation(activation, "Activation")
 
-    def _core_config(self, input_dim):
+    def _core_config(self, input_shape):
         return {"type": "activation", "activation": self.activation}
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation}
+
+
+class LeakyReLU(Layer):
+    """``x`` for x > 0, ``negative_slope * x`` otherwise (the layer's default slope is 0.3)."""
+
+    def __init__(self, negative_slope=0.3, name=None, **kwargs):
+        if "alpha" in kwargs:  # Keras 2 spelling
+            warnings.warn("Argument `alpha` is deprecated. Use `negative_slope` instead.", DeprecationWarning,
+                          stacklevel=2)
+            negative_slope = kwargs.pop("alpha")
+        super().__init__(name=name, **kwargs)
+        self.negative_slope = _number(negative_slope, "LeakyReLU negative_slope", low=0.0)
+
+    def _core_config(self, input_shape):
+        return {"type": "activation", "activation": "leaky_relu", "options": {"alpha": self.negative_slope}}
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class ELU(Layer):
+    """``x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
+
+    def __init__(self, alpha=1.0, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.alpha = _number(alpha, "ELU alpha")
+
+    def _core_config(self, input_shape):
+        return {"type": "activation", "activation": "elu", "options": {"alpha": self.alpha}}
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class ReLU(Layer):
+    """``max_value`` above it, ``x`` from ``threshold`` up, ``negative_slope * (x - threshold)`` below."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.max_value = None if max_value is None else _number(max_value, "ReLU max_value", low=0.0)
+        self.negative_slope = _number(negative_slope, "ReLU negative_slope", low=0.0)
+        self.threshold = _number(threshold, "ReLU threshold")
+
+    def _core_config(self, input_shape):
+        options = {"alpha": self.negative_slope, "threshold": self.threshold}
+        if self.max_value is not None:
+            options["max_value"] = self.max_value
+        return {"type": "activation", "activation": "relu", "options": options}
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
+
+
+class Softmax(Layer):
+    """Softmax over the features (``axis=-1``)."""
+
+    def __init__(self, axis=-1, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if axis not in (-1, 1):
+            raise ValueError(f"Softmax: densenn applies softmax over the features (axis=-1 or 1), got axis={axis!r}")
+        self.axis = axis
+
+    def _core_config(self, input_shape):
+        _flat_features(input_shape, self)
+        return {"type": "activation", "activation": "softmax"}
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+class Flatten(Layer):
+    """Flattens each sample: (None, 28, 28) -> (None, 784)."""
+
+    def __init__(self, data_format=None, input_shape=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self._input_shape = _input_shape_argument(self, input_shape, None, None)
+
+    def _core_config(self, input_shape):  # row-major samples are already flat in memory
+        return {"type": "activation", "activation": "linear"}
+
+    def _output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zeroes each input with probability ``rate`` and scales the rest by
+    ``1 / (1 - rate)``; does nothing in evaluation and prediction."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.rate = _number(rate, "Dropout rate", low=0.0, high=1.0, high_open=True)
+        if noise_shape is not None:
+            raise ValueError("Dropout: noise_shape is not supported (densenn drops each value independently).")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"Dropout: seed must be a non-negative integer or None, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+
+    def _core_config(self, input_shape):
+        options = {"rate": self.rate}
+        if self.seed is not None:
+            options["seed"] = float(self.seed)
+        return {"type": "dropout", "options": options}
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class BatchNormalization(Layer):
+    """Normalizes each feature with the batch's mean and (biased) variance in training, and with moving
+    averages of them (``moving = moving * momentum + batch * (1 - momentum)``) in inference; then
+    ``gamma * x_hat + beta``. Weights: gamma, beta, moving_mean, moving_variance (the last two not trained)."""
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        if axis not in (-1, 1):
+            raise ValueError(f"BatchNormalization: densenn normalizes the features (axis=-1 or 1), got {axis!r}")
+        self.axis = axis
+        self.momentum = _number(momentum, "BatchNormalization momentum", low=0.0, high=1.0)
+        self.epsilon = _number(epsilon, "BatchNormalization epsilon", low=0.0, low_open=True)
+        self.center, self.scale = bool(center), bool(scale)
+
+    def _core_config(self, input_shape):
+        _flat_features(input_shape, self)
+        return {"type": "batch_normalization",
+                "options": {"momentum": self.momentum, "epsilon": self.epsilon, "center": float(self.center),
+                            "scale": float(self.scale)}}
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale}
+
+
+class Maxout(Layer):
+    """Maxout (Goodfellow et al., 2013): each of ``units`` outputs is the maximum of ``pieces`` affine maps
+    of the input. Weights: kernel (in, units * pieces), bias (units * pieces); unit u's pieces are columns
+    u * pieces ... u * pieces + pieces - 1. Not a Keras layer: taught in the course slides."""
+
+    def __init__(self, units, pieces=2, input_shape=None, input_dim=None, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.units = _positive_units(units, "Maxout")
+        if isinstance(pieces, bool) or not isinstance(pieces, (int, np.integer)) or pieces < 1:
+            raise ValueError(f"Maxout: pieces must be an integer >= 1, got {pieces!r}")
+        self.pieces = int(pieces)
+        self._input_shape = _input_shape_argument(self, input_shape, input_dim, None)
+
+    def _core_config(self, input_shape):
+        _flat_features(input_shape, self)
+        return {"type": "maxout", "units": self.units, "options": {"pieces": float(self.pieces)}}
+
+    def _output_shape(self, input_shape):
+        return (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "pieces": self.pieces}

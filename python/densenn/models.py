@@ -6,7 +6,7 @@ from . import config, losses as losses_module, metrics as metrics_module, optimi
 from ._core import core
 from ._summary import default_line_length, format_count, format_shape, format_summary
 from .callbacks import CallbackList, History, ProgbarLogger
-from .layers import InputLayer, Layer, feature_shape, unique_name
+from .layers import InputLayer, Layer, sample_shape, unique_name
 
 __all__ = ["Sequential"]
 
@@ -39,7 +39,7 @@ class Sequential:
         self.name = name or unique_name("sequential")
         self.trainable = trainable
         self._layers = []
-        self._input_shape = None  # (features,) once known
+        self._input_shape = None  # per-sample shape, e.g. (784,) or (28, 28), once known
         self._core = None
         self._core_layers = []  # the layers the current core was built for
         self._compile_args = None  # (optimizer, loss, metrics) as resolved by compile()
@@ -65,8 +65,8 @@ class Sequential:
 
     @property
     def output_shape(self):
-        dims = self._layer_output_dims()
-        return None if dims is None else (None, dims[-1] if dims else self._input_shape[0])
+        shapes = self._layer_output_shapes()
+        return None if shapes is None else (None, *(shapes[-1] if shapes else self._input_shape))
 
     def add(self, layer):
         """Appends a layer (or sets the input with an ``Input``/``InputLayer``)."""
@@ -84,13 +84,20 @@ class Sequential:
             raise ValueError(f"Sequential.add: layer {layer.name!r} is already in this model.")
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"Sequential.add: all layers must have unique names; {layer.name!r} is taken.")
+        previous_shape = self._input_shape
         first_shape = getattr(layer, "_input_shape", None)
         if first_shape is not None and not self._layers and self._input_shape is None:
             self._input_shape = first_shape
         self._layers.append(layer)
         layer._model = self
         if self._input_shape is not None:
-            self._build()
+            try:
+                self._build()
+            except ValueError:  # the layer does not fit: the model stays as it was
+                self._layers.pop()
+                layer._model = None
+                self._input_shape = previous_shape
+                raise
 
     def pop(self):
         if not self._layers:
@@ -102,35 +109,46 @@ class Sequential:
         return layer
 
     def build(self, input_shape=None):
-        """Builds the model for inputs of shape (None, features)."""
+        """Builds the model for inputs of shape (None, *sample_shape)."""
         if input_shape is not None:
             shape = tuple(input_shape)
-            self._input_shape = feature_shape(shape[1:] if len(shape) == 2 else shape, "build input_shape")
-        if self._input_shape is None:
+            self._build_for(sample_shape(shape[1:], "build input_shape"))
+        elif self._input_shape is None:
             raise ValueError("build: the model has no input shape; pass input_shape=(None, features).")
-        self._build()
+        else:
+            self._build()
 
-    def _layer_output_dims(self):
+    def _build_for(self, input_shape):
+        """Builds for this per-sample input shape, or leaves the model as it was when the layers refuse it."""
+        previous = self._input_shape
+        self._input_shape = input_shape
+        try:
+            self._build()
+        except ValueError:
+            self._input_shape = previous
+            raise
+
+    def _layer_output_shapes(self):
+        """Each layer's per-sample output shape (None until the input shape is known)."""
         if self._input_shape is None:
             return None
-        dims, width = [], self._input_shape[0]
+        shapes, shape = [], self._input_shape
         for layer in self._layers:
-            width = layer._output_dim(width)
-            dims.append(width)
-        return dims
+            shape = layer._output_shape(shape)
+            shapes.append(shape)
+        return shapes
 
     def _build(self):
         """(Re)creates the C++ model for the current layers, keeping the weights of layers it already had."""
         kept = {}
         if self._core is not None:
             kept = {id(layer): layer.get_weights() for layer in self._layers if layer in self._core_layers}
-        width = self._input_shape[0]
-        specs = []
+        specs, shape = [], self._input_shape
         for layer in self._layers:
-            specs.append(layer._core_config(width))
-            width = layer._output_dim(width)
+            specs.append(layer._core_config(shape))
+            shape = layer._output_shape(shape)
         model_class = core.SequentialF64 if config.floatx() == "float64" else core.SequentialF32
-        self._core = model_class(self._input_shape[0], specs, utils.next_seed())
+        self._core = model_class(int(np.prod(self._input_shape)), specs, utils.next_seed())
         self._core_layers = list(self._layers)
         self._dtype = np.float64 if config.floatx() == "float64" else np.float32
         for layer in self._layers:
@@ -146,30 +164,29 @@ class Sequential:
         if self._core is None:
             if not self._layers:
                 raise ValueError("The model has no layers: add layers before training or predicting.")
-            self._input_shape = (x.shape[1],)
-            self._build()
+            self._build_for(tuple(x.shape[1:]))
 
     # ------------------------------------------------------------------ weights
     def _weight_slices(self):
-        """For each layer, the (offset, shape) of its weights in the flat parameter buffer."""
-        offset, slices = 0, []
-        for shapes in self._core.weight_shapes():
-            layer_slices = []
-            for shape in shapes:
-                layer_slices.append((offset, tuple(shape)))
-                offset += int(np.prod(shape))
-            slices.append(layer_slices)
+        """For each layer, its weights as (buffer, offset, shape): the trainable ones in the core's
+        parameter buffer, then the non-trainable ones (moving statistics) in its state buffer."""
+        offsets, slices = {"params": 0, "state": 0}, []
+        for trainable, state in zip(self._core.weight_shapes(), self._core.state_shapes()):
+            layer = []
+            for buffer, shapes in (("params", trainable), ("state", state)):
+                for shape in shapes:
+                    layer.append((buffer, offsets[buffer], tuple(shape)))
+                    offsets[buffer] += int(np.prod(shape))
+            slices.append(layer)
         return slices
 
     def _read_weights(self, slices):
-        params = self._core.params
-        return [params[o:o + int(np.prod(s))].reshape(s).copy() for o, s in slices]
+        return [getattr(self._core, b)[o:o + int(np.prod(s))].reshape(s).copy() for b, o, s in slices]
 
     def _write_weights(self, slices, weights, owner):
-        arrays = self._checked_weights(weights, [s for _, s in slices], owner)  # all checked before any write
-        params = self._core.params
-        for (offset, _), array in zip(slices, arrays):
-            params[offset:offset + array.size] = array.ravel()
+        arrays = self._checked_weights(weights, [s for _, _, s in slices], owner)  # all checked before any write
+        for (buffer, offset, _), array in zip(slices, arrays):
+            getattr(self._core, buffer)[offset:offset + array.size] = array.ravel()
 
     def _layer_weights(self, layer):
         return self._read_weights(self._weight_slices()[self._layers.index(layer)])
@@ -205,9 +222,10 @@ class Sequential:
         self._write_weights([s for layer in self._weight_slices() for s in layer], weights, "Sequential")
 
     def count_params(self):
+        """All weights, trainable or not (as Keras counts them)."""
         if self._core is None:
             raise ValueError("count_params: the model is not built yet (give it an input shape first).")
-        return int(self._core.params.size)
+        return int(self._core.params.size + self._core.state.size)
 
     # ------------------------------------------------------------------ compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
@@ -236,6 +254,9 @@ class Sequential:
 
     def _compile_core(self):
         optimizer, loss, metrics = self._compile_args
+        if len(self.output_shape) != 2:
+            raise ValueError(f"compile: densenn trains models whose output is (batch, outputs), this one's is "
+                             f"{self.output_shape}: add a Flatten layer.")
         out = self._core.output_dim
         self._core.compile(loss.core_config(), optimizer.core_config(),
                            [m.core_config(out, loss.core_name) for m in metrics])
@@ -258,19 +279,24 @@ class Sequential:
 
     # ------------------------------------------------------------------ data
     def _prepare_x(self, x, argument="x", need_rows=False):
-        """x as a C-contiguous array of the model's dtype; builds an unbuilt model from its width."""
+        """x as a C-contiguous (n, features) array of the model's dtype (samples of a multi-dimensional
+        input shape are flattened, as they lie in memory); builds an unbuilt model from its shape."""
         if x is None:
             raise ValueError(f"{argument}: expected an array of shape (n, features), got None")
         x = _numeric_array(x, argument)
-        expected = f"(n, {self._input_shape[0]})" if self._input_shape else "(n, features)"
-        if x.ndim != 2:
-            raise ValueError(f"{argument}: expected a 2-D array of shape {expected}, got shape {x.shape}")
-        if self._input_shape is not None and x.shape[1] != self._input_shape[0]:
-            raise ValueError(
-                f"{argument}: the model expects {self._input_shape[0]} features per sample "
-                f"(input shape {self.input_shape}), got an array of shape {x.shape}"
-            )
-        if x.shape[1] == 0:
+        if self._input_shape is not None:
+            expected = "(n, " + ", ".join(map(str, self._input_shape)) + ")"
+            if x.ndim != len(self._input_shape) + 1:
+                raise ValueError(f"{argument}: expected a {len(self._input_shape) + 1}-D array of shape {expected}, "
+                                 f"got shape {x.shape}")
+            if x.shape[1:] != self._input_shape:
+                what = f"{self._input_shape[0]} features per sample" if len(self._input_shape) == 1 \
+                    else f"samples of shape {self._input_shape}"
+                raise ValueError(f"{argument}: the model expects {what} (input shape {self.input_shape}), "
+                                 f"got an array of shape {x.shape}")
+        elif x.ndim < 2:
+            raise ValueError(f"{argument}: expected a 2-D array of shape (n, features), got shape {x.shape}")
+        if x.ndim >= 2 and 0 in x.shape[1:]:
             raise ValueError(f"{argument}: expected at least one feature per sample, got shape {x.shape}")
         if need_rows and x.shape[0] == 0:
             raise ValueError(f"{argument}: expected at least one sample, got an empty array of shape {x.shape}")
@@ -280,6 +306,10 @@ class Sequential:
         if not np.all(np.isfinite(converted)):  # float64 values beyond float32's range
             raise ValueError(f"{argument} has values too large for {converted.dtype}.")
         return converted
+
+    def _flat(self, x):
+        """The (n, features) view the core reads (no copy: x is C-contiguous)."""
+        return x.reshape(x.shape[0], -1)
 
     def _prepare_data(self, x, y, sample_weight, prefix=""):
         """Validated (x, y, sample_weight) for fit/evaluate; builds the model only once x and y agree on rows."""
@@ -291,7 +321,7 @@ class Sequential:
             raise ValueError(f"{prefix}y: expected {x.shape[0]} rows (one per sample of {prefix}x), "
                              f"got shape {y.shape}")
         self._ensure_built(x)
-        return x, self._prepare_y(y, prefix + "y"), self._prepare_weights(sample_weight, x.shape[0],
+        return self._flat(x), self._prepare_y(y, prefix + "y"), self._prepare_weights(sample_weight, x.shape[0],
                                                                           prefix + "sample_weight")
 
     def _prepare_y(self, y, argument):
@@ -450,6 +480,7 @@ class Sequential:
         verbose = self._verbose(verbose)
         x = self._prepare_x(x)
         self._ensure_built(x)
+        x = self._flat(x)
         batch_size = min(batch_size, max(1, x.shape[0]))
         steps = -(-x.shape[0] // batch_size)
         cbs = CallbackList(self._callback_list(callbacks), self, {"verbose": verbose, "steps": steps})
@@ -464,6 +495,7 @@ class Sequential:
         else:
             out = self._core.predict(x, batch_size)
         cbs.on_predict_end({})
+        out = out.reshape(len(out), *self.output_shape[1:])
         if verbose:
             progress = ProgbarLogger(verbose)
             progress.start(max(1, steps))
@@ -477,7 +509,8 @@ class Sequential:
     def predict_on_batch(self, x):
         x = self._prepare_x(x)
         self._ensure_built(x)
-        return self._core.predict(x, max(1, x.shape[0]))
+        x = self._flat(x)
+        return self._core.predict(x, max(1, x.shape[0])).reshape(len(x), *self.output_shape[1:])
 
     @staticmethod
     def _callback_list(callbacks):
@@ -501,20 +534,24 @@ class Sequential:
     # ------------------------------------------------------------------ summary
     def summary(self, line_length=None, print_fn=None):
         """Prints the model's layers, output shapes and parameter counts exactly as Keras 3 does."""
-        rows, dims = [], self._layer_output_dims()
-        weight_counts = [sum(int(np.prod(s)) for s in shapes) for shapes in self._core.weight_shapes()] \
-            if self._core is not None else None
+        shapes = self._layer_output_shapes()
+        counts = None
+        if self._core is not None:
+            counts = [sum(int(np.prod(s)) for s in trainable + state)
+                      for trainable, state in zip(self._core.weight_shapes(), self._core.state_shapes())]
+        rows = []
         for i, layer in enumerate(self._layers):
-            shape = (None, dims[i]) if dims is not None else None
-            params = format_count(weight_counts[i]) if weight_counts is not None else "0 (unbuilt)"
+            shape = (None, *shapes[i]) if shapes is not None else None
+            params = format_count(counts[i]) if counts is not None else "0 (unbuilt)"
             rows.append((layer.name, type(layer).__name__, format_shape(shape), params))
-        total = self.count_params() if self._core is not None else 0
+        trainable = int(self._core.params.size) if self._core is not None else 0
+        non_trainable = int(self._core.state.size) if self._core is not None else 0
         optimizer_params = None
         if self._core is not None and self.compiled and getattr(self, "_optimizer_built", False):
             # Keras counts the optimizer's variables: its state, plus iterations and learning_rate.
             optimizer_params = int(self._core.optimizer_state.size) + 2
         text = format_summary(
-            self.name, rows, total + (optimizer_params or 0), total, 0,
+            self.name, rows, trainable + non_trainable + (optimizer_params or 0), trainable, non_trainable,
             optimizer_params=optimizer_params, line_length=line_length or default_line_length(),
         )
         (print_fn or print)(text)

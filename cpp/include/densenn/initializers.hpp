@@ -19,6 +19,7 @@ struct InitializerSpec {
   double mean = 0.0, stddev = 0.05;       // random_normal, truncated_normal
   double minval = -0.05, maxval = 0.05;   // random_uniform
   double value = 0.0;                     // constant
+  long long seed = -1;                    // >= 0: the initializer's own generator, as Keras' seed=
 };
 
 InitializerSpec parse_initializer(const std::string& name);
@@ -26,7 +27,8 @@ std::vector<std::string> initializer_names();
 void validate(const InitializerSpec& spec);
 
 // Fills data (a tensor of `shape`, row-major; fans as Keras computes them:
-// a kernel (in, out) has fan_in = in and fan_out = out, a vector (n,) n and n).
+// a kernel (in, out) has fan_in = in and fan_out = out, a vector (n,) n and n)
+// from `rng`, or from a generator of its own when the spec has a seed.
 template <class T>
 void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& shape, Rng& rng);
 
