@@ -3,7 +3,7 @@ the C++ core from the model's seeded generator (or the initializer's own
 ``seed``), so ``utils.set_random_seed`` fixes them on every platform."""
 import numpy as np
 
-__all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
+__all__ = ["serialize", "Initializer", "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal",
            "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "get"]
 
 
@@ -41,7 +41,7 @@ class Initializer:
 
     def get_config(self):
         config = dict(self._arguments())
-        if "seed" in type(self).__init__.__code__.co_varnames:
+        if "seed" in type(self).__init__.__code__.co_varnames[:type(self).__init__.__code__.co_argcount]:
             config["seed"] = self.seed
         return config
 
@@ -138,10 +138,18 @@ _CLASSES = [Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal,
 _BY_NAME = {**{c.core_name: c for c in _CLASSES}, **{c.__name__: c for c in _CLASSES}, "zero": Zeros, "one": Ones}
 
 
+def serialize(initializer):
+    return {"module": "keras.initializers", "class_name": type(initializer).__name__,
+            "config": initializer.get_config(), "registered_name": None}
+
+
 def get(identifier):
-    """An Initializer from a name ('glorot_uniform', 'he_normal', 'GlorotUniform', ...) or an Initializer."""
+    """An Initializer from a name ('glorot_uniform', 'he_normal', 'GlorotUniform', ...), a Keras-style
+    {"class_name", "config"} dict, or an Initializer."""
     if isinstance(identifier, Initializer):
         return identifier
+    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_NAME:
+        return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     valid = sorted(c.core_name for c in _CLASSES)

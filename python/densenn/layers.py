@@ -110,7 +110,17 @@ class Layer:
         return sum(int(w.size) for w in self.get_weights())
 
     def get_config(self):
-        return {"name": self.name, "trainable": self.trainable}
+        """The layer's arguments, as Keras writes them (nested objects as Keras serializes them)."""
+        return {"name": self.name, "trainable": self.trainable, "dtype": "float32"}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        config.pop("dtype", None)  # densenn's precision is a model-wide setting (config.set_floatx)
+        layer = cls(**config)
+        layer.trainable = trainable
+        return layer
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
@@ -134,7 +144,16 @@ class InputLayer(Layer):
         self.batch_size = batch_size
 
     def get_config(self):
-        return {**super().get_config(), "batch_shape": [self.batch_size, *self.shape]}
+        return {"batch_shape": [self.batch_size, *self.shape], "dtype": "float32", "sparse": False,
+                "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("sparse", "ragged", "trainable"):
+            if config.pop(key, False) and key != "trainable":
+                raise ValueError(f"InputLayer: {key} inputs are not supported.")
+        return cls(**config)
 
 
 def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
@@ -226,7 +245,13 @@ class Dense(Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias}
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+                "kernel_constraint": None, "bias_constraint": None}
 
 
 class Activation(Layer):
@@ -322,6 +347,9 @@ class Flatten(Layer):
     def _core_config(self, input_shape):  # row-major samples are already flat in memory
         return {"type": "activation", "activation": "linear"}
 
+    def get_config(self):
+        return {**super().get_config(), "data_format": None}
+
     def _output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
 
@@ -396,3 +424,23 @@ class Maxout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "pieces": self.pieces}
+
+
+_CLASSES = [InputLayer, Dense, Activation, LeakyReLU, ELU, ReLU, Softmax, Flatten, Dropout, BatchNormalization, Maxout]
+
+
+def serialize(layer):
+    """A layer as Keras serializes it: {"module", "class_name", "config", "registered_name"}."""
+    return {"module": "keras.layers", "class_name": type(layer).__name__, "config": layer.get_config(),
+            "registered_name": None}
+
+
+def deserialize(config):
+    """The layer a Keras-style {"class_name", "config"} dict describes."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"layers.deserialize: expected a dict with 'class_name' and 'config', got {config!r}")
+    by_name = {cls.__name__: cls for cls in _CLASSES}
+    cls = by_name.get(config["class_name"])
+    if cls is None:
+        raise ValueError(f"Unknown layer class {config['class_name']!r}. densenn has: {', '.join(by_name)}.")
+    return cls.from_config(config.get("config", {}))

@@ -1,5 +1,7 @@
 """The Sequential model, as in ``keras.Sequential``: a stack of layers whose
 training, evaluation and prediction run in the C++ core."""
+import json
+
 import numpy as np
 
 from . import config, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module, utils
@@ -8,7 +10,7 @@ from ._summary import default_line_length, format_count, format_shape, format_su
 from .callbacks import CallbackList, History, ProgbarLogger
 from .layers import InputLayer, Layer, sample_shape, unique_name
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "model_from_json"]
 
 # How long the C++ loop runs between returns to Python: long enough that
 # Python's share is negligible, short enough for a live bar and Ctrl-C.
@@ -43,6 +45,7 @@ class Sequential:
         self._core = None
         self._core_layers = []  # the layers the current core was built for
         self._compile_args = None  # (optimizer, loss, metrics) as resolved by compile()
+        self._optimizer_built = False  # Keras builds the optimizer's variables on the first training step
         self.optimizer = None
         self.loss = None
         self.stop_training = False
@@ -311,8 +314,9 @@ class Sequential:
         """The (n, features) view the core reads (no copy: x is C-contiguous)."""
         return x.reshape(x.shape[0], -1)
 
-    def _prepare_data(self, x, y, sample_weight, prefix=""):
-        """Validated (x, y, sample_weight) for fit/evaluate; builds the model only once x and y agree on rows."""
+    def _prepare_data(self, x, y, sample_weight, prefix="", class_weight=None):
+        """Validated (x, y, sample_weight) for fit/evaluate; builds the model only once x and y agree on rows.
+        A class_weight dict becomes per-sample weights (labels argmaxed when one-hot), as in Keras."""
         x = self._prepare_x(x, prefix + "x", need_rows=True)
         if y is None:
             raise ValueError(f"{prefix}y: targets are required for training and evaluation.")
@@ -321,8 +325,39 @@ class Sequential:
             raise ValueError(f"{prefix}y: expected {x.shape[0]} rows (one per sample of {prefix}x), "
                              f"got shape {y.shape}")
         self._ensure_built(x)
-        return self._flat(x), self._prepare_y(y, prefix + "y"), self._prepare_weights(sample_weight, x.shape[0],
-                                                                          prefix + "sample_weight")
+        y = self._prepare_y(y, prefix + "y")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+            sample_weight = self._class_sample_weights(y, class_weight)
+        return self._flat(x), y, self._prepare_weights(sample_weight, x.shape[0], prefix + "sample_weight")
+
+    @staticmethod
+    def _class_sample_weights(y, class_weight):
+        if not isinstance(class_weight, dict) or not all(
+                isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in class_weight):
+            raise ValueError(f"class_weight: expected a dict mapping class indices to weights, got {class_weight!r}")
+        classes = np.argmax(y, axis=1) if y.shape[1] > 1 else np.round(y[:, 0]).astype(np.int64)
+        weights = np.ones(len(y))
+        for cls, weight in class_weight.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(weight) or weight < 0:
+                raise ValueError(f"class_weight: the weight of class {cls} must be a finite number >= 0, "
+                                 f"got {weight!r}")
+            weights[classes == cls] = weight
+        return weights
+
+    @staticmethod
+    def _validation_schedule(validation_freq):
+        """Which epochs (0-based) validate: every validation_freq-th, or those listed (1-based), as Keras."""
+        if isinstance(validation_freq, (int, np.integer)) and not isinstance(validation_freq, bool) \
+                and validation_freq >= 1:
+            return lambda epoch: (epoch + 1) % int(validation_freq) == 0
+        if isinstance(validation_freq, (list, tuple)) and all(
+                isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in validation_freq):
+            listed = {int(e) for e in validation_freq}
+            return lambda epoch: epoch + 1 in listed
+        raise ValueError(f"validation_freq: expected a positive integer or a list of epochs, got {validation_freq!r}")
 
     def _prepare_y(self, y, argument):
         rows, out = y.shape[0], self._core.output_dim
@@ -393,18 +428,22 @@ class Sequential:
         return self._logs(data_pass)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, sample_weight=None, initial_epoch=0):
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            validation_batch_size=None, validation_freq=1):
         """Trains the model; returns a History whose ``history`` maps 'loss', metrics and 'val_*' to lists."""
         self._require_compiled("fit()")
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+        validation_batch_size = batch_size if validation_batch_size is None \
+            else _positive_int(validation_batch_size, "validation_batch_size")
         epochs = _positive_int(epochs, "epochs", allow_zero=True)
         initial_epoch = _positive_int(initial_epoch, "initial_epoch", allow_zero=True)
         verbose = self._verbose(verbose)
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
                 or not 0 <= validation_split < 1:
             raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
+        validates = self._validation_schedule(validation_freq)
         callbacks = self._callback_list(callbacks)
-        x, y, w = self._prepare_data(x, y, sample_weight)
+        x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -441,8 +480,9 @@ class Sequential:
             bar = _DeferredFinal(progress)
             logs = self._run_pass(data_pass, bar, cbs, "train")
             self._optimizer_built = True
-            if val is not None:  # as Keras' fit, an evaluate() with the test hooks
-                vpass = self._core.data_pass(*val, min(batch_size, len(val[0])), training=False, shuffle=False)
+            if val is not None and validates(epoch):  # as Keras' fit, an evaluate() with the test hooks
+                vpass = self._core.data_pass(*val, min(validation_batch_size, len(val[0])), training=False,
+                                             shuffle=False)
                 cbs.on_test_begin({})
                 val_logs = self._run_pass(vpass, _Silent(), cbs, "test")
                 cbs.on_test_end(val_logs)
@@ -469,10 +509,7 @@ class Sequential:
         data_pass = self._core.data_pass(x, y, w, batch_size, training=False, shuffle=False)
         logs = self._run_pass(data_pass, ProgbarLogger(verbose), cbs, "test")
         cbs.on_test_end(logs)
-        if return_dict:
-            return logs
-        values = [logs["loss"]] + [logs[m.name] for m in self._compile_args[2]]
-        return values[0] if len(values) == 1 else values
+        return self._result(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
         """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs)."""
@@ -501,6 +538,30 @@ class Sequential:
             progress.start(max(1, steps))
             progress.update(max(1, steps), {}, finalize=True)
         return out
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on (x, y) as a single batch; returns that batch's loss (and metrics).
+        (Keras 3 keeps accumulating metrics across calls until reset_metrics(); densenn reports the batch.)"""
+        return self._one_batch(x, y, sample_weight, class_weight, return_dict, training=True)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The loss (and metrics) of (x, y) as a single batch, without training."""
+        return self._one_batch(x, y, sample_weight, None, return_dict, training=False)
+
+    def _one_batch(self, x, y, sample_weight, class_weight, return_dict, training):
+        self._require_compiled("train_on_batch()" if training else "test_on_batch()")
+        x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
+        data_pass = self._core.data_pass(x, y, w, x.shape[0], training=training, shuffle=False)
+        data_pass.run(1)
+        self._optimizer_built = self._optimizer_built or training
+        return self._result(self._logs(data_pass), return_dict)
+
+    def _result(self, logs, return_dict):
+        """evaluate()'s return value: the logs, or the loss alone, or [loss, *metrics] in compile order."""
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m.name] for m in self._compile_args[2]]
+        return values[0] if len(values) == 1 else values
 
     def __call__(self, x, training=False):
         """``model(x)``: the outputs for one batch, as a NumPy array (inference mode)."""
@@ -547,7 +608,7 @@ class Sequential:
         trainable = int(self._core.params.size) if self._core is not None else 0
         non_trainable = int(self._core.state.size) if self._core is not None else 0
         optimizer_params = None
-        if self._core is not None and self.compiled and getattr(self, "_optimizer_built", False):
+        if self._core is not None and self.compiled and self._optimizer_built:
             # Keras counts the optimizer's variables: its state, plus iterations and learning_rate.
             optimizer_params = int(self._core.optimizer_state.size) + 2
         text = format_summary(
@@ -557,11 +618,34 @@ class Sequential:
         (print_fn or print)(text)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
-            "input_shape": self.input_shape,
-        }
+        """The architecture as Keras 3 describes a Sequential model (an InputLayer first when the input
+        shape is known)."""
+        from .layers import serialize
+        layers = [serialize(layer) for layer in self._layers]
+        if self._input_shape is not None:
+            layers.insert(0, serialize(InputLayer(batch_shape=(None, *self._input_shape), name="input_layer")))
+        config = {"name": self.name, "trainable": self.trainable, "layers": layers}
+        if self._input_shape is not None:
+            config["build_input_shape"] = [None, *self._input_shape]
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """A new (untrained) model with the architecture `config` describes."""
+        from .layers import deserialize
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("Sequential.from_config: expected a dict with a 'layers' list")
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for layer_config in config["layers"]:
+            model.add(deserialize(layer_config))
+        if model._input_shape is None and config.get("build_input_shape"):
+            model.build(config["build_input_shape"])
+        return model
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON, in Keras' layout (``models.model_from_json`` reads it back)."""
+        return json.dumps({"module": "keras", "class_name": "Sequential", "config": self.get_config(),
+                           "registered_name": None}, **kwargs)
 
     def __repr__(self):
         return f"<Sequential name={self.name}, built={self.built}>"
@@ -587,3 +671,14 @@ class _DeferredFinal:
 
     def finish(self, steps, logs):
         self._progress.update(steps, logs, finalize=True)
+
+
+def model_from_json(json_string):
+    """The (untrained) model a ``to_json()`` string describes."""
+    try:
+        config = json.loads(json_string)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"model_from_json: not valid JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("class_name") != "Sequential":
+        raise ValueError("model_from_json: densenn reads Sequential models only")
+    return Sequential.from_config(config.get("config", {}))

@@ -3,7 +3,7 @@
 (an activity penalty averaged over the batch's rows, as Keras 3 does)."""
 import numpy as np
 
-__all__ = ["Regularizer", "L1", "L2", "L1L2", "get"]
+__all__ = ["serialize", "Regularizer", "L1", "L2", "L1L2", "get"]
 
 
 def _factor(value, argument):
@@ -55,10 +55,20 @@ class L1L2(Regularizer):
 _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
 
 
+def serialize(regularizer):
+    if regularizer is None:
+        return None
+    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
+            "config": regularizer.get_config(), "registered_name": None}
+
+
 def get(identifier):
-    """A Regularizer from None, a name ('l1', 'l2', 'l1_l2') or a Regularizer."""
+    """A Regularizer from None, a name ('l1', 'l2', 'l1_l2'), a Keras-style {"class_name", "config"} dict,
+    or a Regularizer."""
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
+    if isinstance(identifier, dict) and identifier.get("class_name") in _BY_NAME:
+        return _BY_NAME[identifier["class_name"]](**identifier.get("config", {}))
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]()
     raise ValueError(f"Unknown regularizer {identifier!r}. Valid regularizers: l1, l2, l1_l2, "
