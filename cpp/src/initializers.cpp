@@ -58,8 +58,8 @@ void validate(const InitializerSpec& spec) {
 
 template <class T>
 void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& shape, Rng& model_rng) {
-  Rng own_rng(std::uint64_t(spec.seed >= 0 ? spec.seed : 0));
-  Rng& rng = spec.seed >= 0 ? own_rng : model_rng;
+  Rng own_rng(spec.seed.value_or(0));
+  Rng& rng = spec.seed ? own_rng : model_rng;
   long size = 1;
   for (long d : shape) size *= d;
   const double fan_in = shape.size() >= 2 ? double(shape[shape.size() - 2]) : double(size);

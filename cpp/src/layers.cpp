@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 namespace densenn {
@@ -122,8 +123,8 @@ void ActivationLayer<T>::backward(Backend<T>& be, const T* x, const T* y, T* /*s
 }
 
 template <class T>
-Dropout<T>::Dropout(long dim, double rate, long long seed)
-    : dim_(dim), rate_(rate), own_rng_(seed >= 0), rng_(std::uint64_t(seed >= 0 ? seed : 0)) {
+Dropout<T>::Dropout(long dim, double rate, std::optional<std::uint64_t> seed)
+    : dim_(dim), rate_(rate), own_rng_(seed.has_value()), rng_(seed.value_or(0)) {
   if (!(rate >= 0 && rate < 1))
     throw std::invalid_argument("Dropout: rate must be in [0, 1), got " + std::to_string(rate) + ".");
 }
@@ -317,6 +318,19 @@ ActivationSpec activation_of(const LayerConfig& config) {
   return spec;
 }
 
+// A seed travels as text (exact for all 64 bits); none given: nullopt.
+std::optional<std::uint64_t> seed_of(const LayerConfig& config, const std::string& key) {
+  auto it = config.choices.find(key);
+  if (it == config.choices.end()) return std::nullopt;
+  try {
+    std::size_t used = 0;
+    const unsigned long long seed = std::stoull(it->second, &used);
+    if (used == it->second.size() && it->second[0] != '-') return seed;
+  } catch (const std::exception&) {
+  }
+  throw std::invalid_argument(key + ": expected an integer seed in [0, 2**64), got '" + it->second + "'.");
+}
+
 InitializerSpec initializer_of(const LayerConfig& config, const std::string& key, const char* fallback) {
   auto it = config.choices.find(key);
   InitializerSpec spec = parse_initializer(it == config.choices.end() ? fallback : it->second);
@@ -325,7 +339,7 @@ InitializerSpec initializer_of(const LayerConfig& config, const std::string& key
   spec.minval = option(config, (key + ".minval").c_str(), spec.minval);
   spec.maxval = option(config, (key + ".maxval").c_str(), spec.maxval);
   spec.value = option(config, (key + ".value").c_str(), spec.value);
-  spec.seed = (long long)option(config, (key + ".seed").c_str(), -1);
+  spec.seed = seed_of(config, key + ".seed");
   validate(spec);
   return spec;
 }
@@ -351,7 +365,7 @@ std::unique_ptr<Layer<T>> make_layer(const LayerConfig& config, long input_dim) 
   }
   if (type == "activation") return std::make_unique<ActivationLayer<T>>(input_dim, activation_of(config));
   if (type == "dropout")
-    return std::make_unique<Dropout<T>>(input_dim, option(config, "rate", 0.5), (long long)option(config, "seed", -1));
+    return std::make_unique<Dropout<T>>(input_dim, option(config, "rate", 0.5), seed_of(config, "seed"));
   if (type == "batch_normalization")
     return std::make_unique<BatchNormalization<T>>(input_dim, option(config, "momentum", 0.99),
                                                    option(config, "epsilon", 1e-3), option(config, "center", 1) != 0,

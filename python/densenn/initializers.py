@@ -14,11 +14,12 @@ def _finite(value, argument):
     return float(value)
 
 
-def _seed(seed, owner):
+def check_seed(seed, owner):
+    """A seed as the core takes it: None, or an integer in [0, 2**64)."""
     if seed is None:
         return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{owner}: seed must be a non-negative integer or None, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise ValueError(f"{owner}: seed must be None or an integer in [0, 2**64), got {seed!r}")
     return int(seed)
 
 
@@ -26,18 +27,19 @@ class Initializer:
     core_name = None  # the C++ core's name
 
     def __init__(self, seed=None):
-        self.seed = _seed(seed, type(self).__name__)
+        self.seed = check_seed(seed, type(self).__name__)
 
     def _arguments(self):
         """Numeric arguments besides the seed, as the core names them."""
         return {}
 
     def core_options(self, key):
-        """(name, options) for a layer config, the options prefixed with `key` (e.g. 'kernel_initializer')."""
-        options = {f"{key}.{k}": v for k, v in self._arguments().items()}
+        """(choices, options) for a layer config, prefixed with `key` (e.g. 'kernel_initializer'): the name
+        and seed (as text, exact to 64 bits) and the numeric arguments."""
+        choices = {key: self.core_name}
         if self.seed is not None:
-            options[f"{key}.seed"] = float(self.seed)
-        return self.core_name, options
+            choices[f"{key}.seed"] = str(self.seed)
+        return choices, {f"{key}.{k}": v for k, v in self._arguments().items()}
 
     def get_config(self):
         config = dict(self._arguments())

@@ -193,7 +193,8 @@ def _number(value, argument, low=None, high=None, low_open=False, high_open=Fals
     value = float(value)
     if (low is not None and (value < low or (low_open and value == low))) or \
             (high is not None and (value > high or (high_open and value == high))):
-        interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{')' if high_open else ']'}"
+        upper = "inf)" if high is None else f"{high}{')' if high_open else ']'}"
+        interval = f"{'(' if low_open else '['}{'-inf' if low is None else low}, {upper}"
         raise ValueError(f"{argument}: expected a value in {interval}, got {value}")
     return value
 
@@ -224,8 +225,9 @@ class Dense(Layer):
         _flat_features(input_shape, self)
         options, choices = {}, {}
         for key in ("kernel_initializer", "bias_initializer"):
-            choices[key], extra = getattr(self, key).core_options(key)
-            options.update(extra)
+            named, numeric = getattr(self, key).core_options(key)
+            choices.update(named)
+            options.update(numeric)
         for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
             if getattr(self, key) is not None:
                 options.update(getattr(self, key).core_options(key))
@@ -291,7 +293,8 @@ class ELU(Layer):
 
     def __init__(self, alpha=1.0, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.alpha = _number(alpha, "ELU alpha")
+        # >= 0: densenn takes the derivative from the output, whose sign must tell the branches apart.
+        self.alpha = _number(alpha, "ELU alpha", low=0.0)
 
     def _core_config(self, input_shape):
         return {"type": "activation", "activation": "elu", "options": {"alpha": self.alpha}}
@@ -363,15 +366,11 @@ class Dropout(Layer):
         self.rate = _number(rate, "Dropout rate", low=0.0, high=1.0, high_open=True)
         if noise_shape is not None:
             raise ValueError("Dropout: noise_shape is not supported (densenn drops each value independently).")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"Dropout: seed must be a non-negative integer or None, got {seed!r}")
-        self.seed = None if seed is None else int(seed)
+        self.seed = initializers.check_seed(seed, "Dropout")
 
     def _core_config(self, input_shape):
-        options = {"rate": self.rate}
-        if self.seed is not None:
-            options["seed"] = float(self.seed)
-        return {"type": "dropout", "options": options}
+        seed = {} if self.seed is None else {"seed": str(self.seed)}  # text: exact to 64 bits
+        return {"type": "dropout", "options": {"rate": self.rate}, "choices": seed}
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

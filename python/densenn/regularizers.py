@@ -52,7 +52,8 @@ class L1L2(Regularizer):
     pass
 
 
-_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": L1L2, "L1": L1, "L2": L2, "L1L2": L1L2}
+_BY_NAME = {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(l1=0.01, l2=0.01),  # Keras' documented l1_l2 defaults
+            "L1": L1, "L2": L2, "L1L2": L1L2}
 
 
 def serialize(regularizer):

@@ -2,6 +2,8 @@
 // seeded generator so a seed fixes the initial weights on every platform.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +21,7 @@ struct InitializerSpec {
   double mean = 0.0, stddev = 0.05;       // random_normal, truncated_normal
   double minval = -0.05, maxval = 0.05;   // random_uniform
   double value = 0.0;                     // constant
-  long long seed = -1;                    // >= 0: the initializer's own generator, as Keras' seed=
+  std::optional<std::uint64_t> seed;      // the initializer's own generator, as Keras' seed=
 };
 
 InitializerSpec parse_initializer(const std::string& name);

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,8 +118,8 @@ class Dense final : public Layer<T> {
 template <class T>
 class Dropout final : public Layer<T> {
  public:
-  // seed < 0: draw from the model's generator; else from the layer's own.
-  Dropout(long dim, double rate, long long seed);
+  // No seed: draw from the model's generator; else from the layer's own.
+  Dropout(long dim, double rate, std::optional<std::uint64_t> seed);
   const char* type() const override { return "dropout"; }
   long input_dim() const override { return dim_; }
   long output_dim() const override { return dim_; }
