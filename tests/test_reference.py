@@ -359,8 +359,8 @@ def test_validation_errors():
     w = [np.ones((3, 2)), np.zeros(2)]
     with pytest.raises(ValueError, match="Unknown activation 'gelu'.*relu"):
         ReferenceModel([("dense", "gelu", True)], w, "mse")
-    with pytest.raises(ValueError, match="Unknown loss 'hinge'.*binary_crossentropy"):
-        ReferenceModel([("dense", "relu", True)], w, "hinge")
+    with pytest.raises(ValueError, match="Unknown loss 'binary_focal_crossentropy'.*binary_crossentropy"):
+        ReferenceModel([("dense", "relu", True)], w, "binary_focal_crossentropy")
     with pytest.raises(ValueError, match="Unknown optimizer 'rmsprop'.*sgd.*adam"):
         ReferenceModel([("dense", "relu", True)], w, "mse", "rmsprop")
     with pytest.raises(ValueError, match="momentum"):

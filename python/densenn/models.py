@@ -239,6 +239,7 @@ class Sequential:
             raise ValueError("compile: pass a loss, e.g. loss='mse'.")
         optimizer = optimizers_module.get(optimizer)
         loss = losses_module.get(loss)
+        loss.core_config()  # rejects now what the core cannot train (e.g. reduction='sum')
         if metrics is None:
             metrics = []
         if isinstance(metrics, (str, metrics_module.Metric)):

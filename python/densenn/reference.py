@@ -23,13 +23,19 @@ LEAKY_RELU_SLOPE = 0.2  # Keras' leaky_relu *function* default (the layer's is 0
 ELU_ALPHA = 1.0
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax", "elu", "leaky_relu")
-LOSSES = ("mse", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")
+LOSSES = ("mse", "mae", "mape", "msle", "binary_crossentropy", "categorical_crossentropy",
+          "sparse_categorical_crossentropy", "hinge", "squared_hinge", "categorical_hinge", "kl_divergence",
+          "poisson", "huber", "log_cosh", "cosine_similarity")
+# Loss arguments (Keras' constructor arguments) and their defaults.
+LOSS_OPTIONS = {"from_logits": False, "label_smoothing": 0.0, "delta": 1.0}
 OPTIMIZERS = {
     "sgd": {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
     "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
 }
-_LOSS_ALIASES = {"mean_squared_error": "mse", "bce": "binary_crossentropy"}
-# Final activation + loss pairs whose logits gradient collapses to p - t.
+_LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "mean_absolute_percentage_error": "mape",
+                 "mean_squared_logarithmic_error": "msle", "bce": "binary_crossentropy", "kld": "kl_divergence"}
+# Final activation + loss pairs whose logits gradient collapses to p - t (p * sum(t) - t for the
+# categorical ones), unless the loss itself takes logits (from_logits=True).
 _FUSED = {
     ("softmax", "categorical_crossentropy"),
     ("softmax", "sparse_categorical_crossentropy"),
@@ -94,6 +100,20 @@ def _activation_backward(name, z, y, dy):
     raise AssertionError(name)
 
 
+# ----------------------------------------------------------------------------- loss helpers
+
+def _log_softmax(z):
+    m = z.max(axis=-1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def _l2_normalize(x):
+    """Keras' ops.normalize (order 2): x * min(1 / |x|, 1 / eps), so a zero vector stays zero."""
+    with np.errstate(divide="ignore"):
+        inv = 1 / np.sqrt(np.sum(x * x, axis=-1, keepdims=True))
+    return x * np.minimum(inv, 1 / EPSILON)
+
+
 # ----------------------------------------------------------------------------- model
 
 class ReferenceModel:
@@ -101,7 +121,8 @@ class ReferenceModel:
 
     layers: list of ('dense', activation, use_bias) or ('activation', activation).
     weights: flat list like Keras get_weights(): kernel (in, out) then bias (out,) per dense layer.
-    loss: 'mse', 'binary_crossentropy', 'categorical_crossentropy' or 'sparse_categorical_crossentropy'.
+    loss: a name from LOSSES (or an alias), or a dict {'name': ..., 'from_logits': ..., 'label_smoothing': ...,
+        'delta': ...} (a Loss object's core_config()).
     optimizer: 'sgd' or 'adam'; optimizer_kwargs are that optimizer's Keras arguments.
     """
 
@@ -112,6 +133,7 @@ class ReferenceModel:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.fused = bool(fused)
         self.loss = self._check_loss(loss)
+        self.loss_options = self._check_loss_options(loss)
         self._ops = self._parse_layers(layers)  # ('affine', kernel_idx, bias_idx|None) or ('act', name)
         self.weights = self._copy_weights(weights)
         self.input_dim = next((self.weights[op[1]].shape[0] for op in self._ops if op[0] == "affine"), None)
@@ -135,16 +157,35 @@ class ReferenceModel:
 
         # The last op decides whether the fused logits gradient applies.
         last = self._ops[-1] if self._ops else ("none",)
-        self._fused_active = self.fused and last[0] == "act" and (last[1], self.loss) in _FUSED
+        self._fused_active = (self.fused and last[0] == "act" and (last[1], self.loss) in _FUSED
+                              and not self.loss_options["from_logits"])
 
     # -- construction helpers
 
     @staticmethod
     def _check_loss(loss):
-        name = _LOSS_ALIASES.get(str(loss).lower(), str(loss).lower())
+        name = loss.get("name") if isinstance(loss, dict) else loss
+        name = _LOSS_ALIASES.get(str(name).lower(), str(name).lower())
         if name not in LOSSES:
             raise ValueError(f"Unknown loss {loss!r}; valid losses are: {', '.join(LOSSES)}")
         return name
+
+    @staticmethod
+    def _check_loss_options(loss):
+        options = dict(LOSS_OPTIONS)
+        if isinstance(loss, dict):
+            unknown = sorted(set(loss) - set(LOSS_OPTIONS) - {"name"})
+            if unknown:
+                raise ValueError(f"Unknown loss argument(s) {unknown}; valid ones are: {', '.join(LOSS_OPTIONS)}")
+            options.update({k: v for k, v in loss.items() if k != "name" and v is not None})
+        options["from_logits"] = bool(options["from_logits"])
+        options["label_smoothing"] = float(options["label_smoothing"])
+        options["delta"] = float(options["delta"])
+        if not 0 <= options["label_smoothing"] <= 1:
+            raise ValueError(f"label_smoothing must be in [0, 1], got {options['label_smoothing']}")
+        if not options["delta"] > 0:
+            raise ValueError(f"delta must be > 0, got {options['delta']}")
+        return options
 
     @staticmethod
     def _parse_layers(layers):
@@ -220,7 +261,8 @@ class ReferenceModel:
         return self._forward(self._as_input(x))[0]
 
     def _targets(self, y, p):
-        """Targets shaped like p (sparse labels become one-hot)."""
+        """Targets shaped like p, as the loss uses them: sparse labels become one-hot, then
+        label smoothing and the hinge losses' {0, 1} -> {-1, 1} mapping (_loss_targets)."""
         y = np.asarray(y)
         if self.loss == "sparse_categorical_crossentropy":
             if y.ndim == 2 and y.shape[1] == 1:
@@ -239,6 +281,16 @@ class ReferenceModel:
             t = t[..., None]  # Keras accepts y (n,) against predictions (n, 1)
         if t.shape != p.shape:
             raise ValueError(f"y has shape {np.shape(y)} but predictions have shape {p.shape}")
+        return self._loss_targets(t)
+
+    def _loss_targets(self, t):
+        s = self.loss_options["label_smoothing"]
+        if self.loss == "binary_crossentropy" and s:
+            return t * (1 - s) + 0.5 * s  # squeezed towards 0.5
+        if self.loss == "categorical_crossentropy" and s:
+            return t * (1 - s) + s / t.shape[-1]  # towards the uniform distribution
+        if self.loss in ("hinge", "squared_hinge") and np.all((t == 0) | (t == 1)):
+            return 2 * t - 1  # Keras decides for the whole batch: all labels 0/1 -> -1/+1
         return t
 
     def _sample_weight(self, sample_weight, n):
@@ -250,13 +302,48 @@ class ReferenceModel:
         return w
 
     def _per_sample_loss(self, p, t):
-        if self.loss == "mse":
+        """Keras' per-sample loss; p is the model output (the logits when from_logits)."""
+        loss, eps, logits = self.loss, EPSILON, self.loss_options["from_logits"]
+        if loss == "mse":
             return np.mean((t - p) ** 2, axis=-1)
-        if self.loss == "binary_crossentropy":
+        if loss == "mae":
+            return np.mean(np.abs(t - p), axis=-1)
+        if loss == "mape":
+            return 100 * np.mean(np.abs((t - p) / np.maximum(np.abs(t), eps)), axis=-1)
+        if loss == "msle":
+            return np.mean((np.log(np.maximum(p, eps) + 1) - np.log(np.maximum(t, eps) + 1)) ** 2, axis=-1)
+        if loss == "binary_crossentropy":
+            if logits:  # log sigmoid(z) = -log(1 + e^-z) = -logaddexp(0, -z)
+                return np.mean(t * np.logaddexp(0, -p) + (1 - t) * np.logaddexp(0, p), axis=-1)
             pc = np.clip(p, EPSILON, 1 - EPSILON)
             return -np.mean(t * np.log(pc) + (1 - t) * np.log(1 - pc), axis=-1)
-        q = np.clip(p / p.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
-        return -np.sum(t * np.log(q), axis=-1)
+        if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+            if logits:
+                return -np.sum(t * _log_softmax(p), axis=-1)
+            q = np.clip(p / p.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
+            return -np.sum(t * np.log(q), axis=-1)
+        if loss == "hinge":
+            return np.mean(np.maximum(1 - t * p, 0), axis=-1)
+        if loss == "squared_hinge":
+            return np.mean(np.maximum(1 - t * p, 0) ** 2, axis=-1)
+        if loss == "categorical_hinge":
+            pos = np.sum(t * p, axis=-1)
+            neg = np.max((1 - t) * p, axis=-1)
+            return np.maximum(neg - pos + 1, 0)
+        if loss == "kl_divergence":
+            tc, pc = np.clip(t, eps, 1), np.clip(p, eps, 1)
+            return np.sum(tc * np.log(tc / pc), axis=-1)
+        if loss == "poisson":
+            return np.mean(p - t * np.log(p + eps), axis=-1)
+        if loss == "huber":
+            d, e = self.loss_options["delta"], p - t
+            return np.mean(np.where(np.abs(e) <= d, 0.5 * e * e, d * np.abs(e) - 0.5 * d * d), axis=-1)
+        if loss == "log_cosh":
+            x = p - t
+            return np.mean(x + np.logaddexp(0, -2 * x) - math.log(2), axis=-1)
+        if loss == "cosine_similarity":
+            return -np.sum(_l2_normalize(t) * _l2_normalize(p), axis=-1)
+        raise AssertionError(loss)
 
     def _reduce(self, losses, w):
         # sum_over_batch_size: divide by n, not by the sum of the weights.
@@ -265,20 +352,64 @@ class ReferenceModel:
         return float(losses.sum() / losses.shape[0])
 
     def _loss_grad(self, p, t, scale):
-        """dL/dp of the reported loss; scale is (n, 1): sample weight / n."""
+        """dL/dp of the reported loss (dL/dz with from_logits); scale is (n, 1): sample weight / n.
+        Zero where a clip or max() holds the value constant."""
+        loss, eps, logits = self.loss, EPSILON, self.loss_options["from_logits"]
         k = p.shape[-1]
-        if self.loss == "mse":
+        if loss == "mse":
             return scale * (2 / k) * (p - t)
-        if self.loss == "binary_crossentropy":
+        if loss == "mae":
+            return (scale / k) * np.sign(p - t)
+        if loss == "mape":
+            return (scale / k) * 100 * np.sign(p - t) / np.maximum(np.abs(t), eps)
+        if loss == "msle":
+            pm = np.maximum(p, eps)
+            diff = np.log(pm + 1) - np.log(np.maximum(t, eps) + 1)
+            return (scale / k) * (p >= eps) * 2 * diff / (pm + 1)
+        if loss == "binary_crossentropy":
+            if logits:
+                return (scale / k) * (np.exp(-np.logaddexp(0, -p)) - t)  # sigmoid(z) - t
             inside = (p >= EPSILON) & (p <= 1 - EPSILON)  # clip passes gradient only inside
             pc = np.clip(p, EPSILON, 1 - EPSILON)
             return (scale / k) * inside * ((1 - t) / (1 - pc) - t / pc)
-        total = p.sum(axis=-1, keepdims=True)
-        q = p / total
-        inside = (q >= EPSILON) & (q <= 1 - EPSILON)
-        g = inside * (-t / np.clip(q, EPSILON, 1 - EPSILON))  # dL/dq
-        # Back through q = p / sum(p): dq_i/dp_j = (delta_ij - q_i) / sum(p).
-        return scale * (g - (g * q).sum(axis=-1, keepdims=True)) / total
+        if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+            if logits:
+                return scale * (np.exp(_log_softmax(p)) * t.sum(axis=-1, keepdims=True) - t)
+            total = p.sum(axis=-1, keepdims=True)
+            q = p / total
+            inside = (q >= EPSILON) & (q <= 1 - EPSILON)
+            g = inside * (-t / np.clip(q, EPSILON, 1 - EPSILON))  # dL/dq
+            # Back through q = p / sum(p): dq_i/dp_j = (delta_ij - q_i) / sum(p).
+            return scale * (g - (g * q).sum(axis=-1, keepdims=True)) / total
+        if loss in ("hinge", "squared_hinge"):
+            m = 1 - t * p
+            d = -t if loss == "hinge" else -2 * m * t
+            return (scale / k) * np.where(m > 0, d, 0)
+        if loss == "categorical_hinge":
+            q = (1 - t) * p
+            neg = q.max(axis=-1, keepdims=True)
+            at_max = (q == neg).astype(p.dtype)  # a tied maximum shares the gradient equally
+            active = (neg - np.sum(t * p, axis=-1, keepdims=True) + 1) > 0
+            return scale * active * ((1 - t) * at_max / at_max.sum(axis=-1, keepdims=True) - t)
+        if loss == "kl_divergence":
+            inside = (p >= eps) & (p <= 1)
+            return scale * inside * (-np.clip(t, eps, 1) / np.where(inside, p, 1))
+        if loss == "poisson":
+            return (scale / k) * (1 - t / (p + eps))
+        if loss == "huber":
+            d, e = self.loss_options["delta"], p - t
+            return (scale / k) * np.where(np.abs(e) <= d, e, d * np.sign(e))
+        if loss == "log_cosh":
+            return (scale / k) * np.tanh(p - t)
+        if loss == "cosine_similarity":
+            # -sum(u * p * s(p)), u = normalised t, s = min(|p|^-1, 1/eps): constant where clamped.
+            with np.errstate(divide="ignore"):
+                r = 1 / np.sqrt(np.sum(p * p, axis=-1, keepdims=True))
+            s = np.minimum(r, 1 / eps)
+            u = _l2_normalize(t)
+            radial = np.where(r <= 1 / eps, np.sum(u * p, axis=-1, keepdims=True) * s ** 3, 0)
+            return scale * (radial * p - u * s)
+        raise AssertionError(loss)
 
     def loss_value(self, x, y, sample_weight=None) -> float:
         p = self.predict(x)
@@ -300,8 +431,11 @@ class ReferenceModel:
         ops = self._ops
         if self._fused_active:
             # Stable logits gradient (what Keras does for these pairs): skip the final activation.
-            k = p.shape[-1] if self.loss == "binary_crossentropy" else 1
-            grad = (scale / k) * (p - t)
+            # t already carries any label smoothing.
+            if self.loss == "binary_crossentropy":
+                grad = (scale / p.shape[-1]) * (p - t)
+            else:  # d/dz of -sum t log softmax(z) = softmax(z) sum(t) - t
+                grad = scale * (p * t.sum(axis=-1, keepdims=True) - t)
             ops = ops[:-1]
         else:
             grad = self._loss_grad(p, t, scale)
