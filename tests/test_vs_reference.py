@@ -243,13 +243,15 @@ def test_evaluate_with_sample_weights(banknote):
     x, y = banknote
     sw = np.random.default_rng(3).uniform(0.0, 2.0, len(x)).astype(np.float32)
     model = Sequential(banknote_net())
-    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"], weighted_metrics=["accuracy"])
     ref = reference_for(model, "binary_crossentropy")
-    loss_value, acc = model.evaluate(x, y, sample_weight=sw, batch_size=16, verbose=0)
+    loss_value, acc, weighted_acc = model.evaluate(x, y, sample_weight=sw, batch_size=16, verbose=0)
     # sum_over_batch_size: sum(w * l) / n, whatever the batching
     assert loss_value == pytest.approx(ref.loss_value(x, y, sw), rel=L_RTOL)
     correct = (ref.predict(x)[:, 0] > 0.5) == y
-    assert acc == pytest.approx(np.sum(sw * correct) / np.sum(sw), rel=1e-6)
+    # As Keras 3: compile(metrics=...) ignores sample weights, weighted_metrics=... uses them.
+    assert acc == pytest.approx(np.mean(correct), rel=1e-6)
+    assert weighted_acc == pytest.approx(np.sum(sw * correct) / np.sum(sw), rel=1e-6)
 
 
 # ----------------------------------------------------------------------------- repeatability

@@ -94,7 +94,18 @@ LossSpec loss_spec(const py::dict& d) {
 MetricSpec metric_spec(const py::dict& d) {
   ConfigReader r(d, "metric");
   MetricSpec spec = parse_metric(r.get<std::string>("name", ""));
+  spec.weighted = r.get<bool>("weighted", spec.weighted);
   spec.threshold = r.get<double>("threshold", spec.threshold);
+  spec.k = r.get<long>("k", spec.k);
+  spec.top_k = r.get<long>("top_k", spec.top_k);
+  spec.class_id = r.get<long>("class_id", spec.class_id);
+  spec.num_thresholds = r.get<long>("num_thresholds", spec.num_thresholds);
+  spec.thresholds = r.get<std::vector<double>>("thresholds", spec.thresholds);
+  spec.curve = parse_auc_curve(r.get<std::string>("curve", "ROC"));
+  spec.summation = parse_auc_summation(r.get<std::string>("summation_method", "interpolation"));
+  spec.multi_label = r.get<bool>("multi_label", spec.multi_label);
+  spec.label_weights = r.get<std::vector<double>>("label_weights", spec.label_weights);
+  spec.from_logits = r.get<bool>("from_logits", spec.from_logits);
   r.finish();
   return spec;
 }

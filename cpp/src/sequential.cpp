@@ -52,11 +52,12 @@ template <class T>
 void Sequential<T>::compile(const LossSpec& loss, const OptimizerConfig& optimizer,
                             const std::vector<MetricSpec>& metrics) {
   validate(loss);
-  for (const MetricSpec& m : metrics) validate(m);
+  std::vector<MetricSpec> bound = metrics;  // validated and fitted to this model's output and target widths
+  for (MetricSpec& m : bound) bind_metric(m, output_dim(), loss_target_cols(loss, output_dim()));
   const int state_per_param = optimizer_state_per_param(optimizer);
   // Everything checked: only now change the model, so a bad call leaves it as it was.
   loss_ = loss;
-  metrics_ = metrics;
+  metrics_ = std::move(bound);
   optimizer_ = optimizer;
   optimizer_state_.assign(params_.size() * std::size_t(state_per_param), T(0));
   iterations_ = 0;

@@ -231,7 +231,7 @@ class Sequential:
         return int(self._core.params.size + self._core.state.size)
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, **kwargs):
         """Configures training: ``compile(optimizer='sgd', loss='categorical_crossentropy', metrics=['accuracy'])``."""
         if kwargs:
             raise TypeError(f"compile: unsupported arguments {sorted(kwargs)}")
@@ -240,11 +240,7 @@ class Sequential:
         optimizer = optimizers_module.get(optimizer)
         loss = losses_module.get(loss)
         loss.core_config()  # rejects now what the core cannot train (e.g. reduction='sum')
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, (str, metrics_module.Metric)):
-            raise ValueError(f"compile: metrics must be a list, e.g. metrics=['accuracy'], got {metrics!r}")
-        metrics = [metrics_module.get(m) for m in metrics]
+        metrics = metrics_module.compile_metrics(metrics, weighted_metrics)  # named as Keras logs them
         previous = self._compile_args
         self._compile_args = (optimizer, loss, metrics)
         if self._core is not None:
