@@ -516,15 +516,14 @@ def test_relu_layer_defaults(float64):
     np.testing.assert_allclose(predict_layer(layers.ReLU()), np.maximum(X_ACT, 0), rtol=TIGHT)
 
 
-PARAMETRISED_RELU = pytest.mark.xfail(strict=True, reason="parametrised relu kernel lands with the activations branch")
 
 
 @pytest.mark.parametrize("kwargs", [
-    pytest.param({"max_value": 1.5}, marks=PARAMETRISED_RELU, id="max_value"),
-    pytest.param({"max_value": 6.0}, marks=PARAMETRISED_RELU, id="max_value6"),
-    pytest.param({"negative_slope": 0.1}, marks=PARAMETRISED_RELU, id="negative_slope"),
-    pytest.param({"threshold": 0.5}, marks=PARAMETRISED_RELU, id="threshold"),
-    pytest.param({"max_value": 2.0, "negative_slope": 0.2, "threshold": 0.5}, marks=PARAMETRISED_RELU, id="all"),
+    pytest.param({"max_value": 1.5}, id="max_value"),
+    pytest.param({"max_value": 6.0}, id="max_value6"),
+    pytest.param({"negative_slope": 0.1}, id="negative_slope"),
+    pytest.param({"threshold": 0.5}, id="threshold"),
+    pytest.param({"max_value": 2.0, "negative_slope": 0.2, "threshold": 0.5}, id="all"),
 ])
 def test_relu_layer_parametrised(float64, kwargs):
     np.testing.assert_allclose(predict_layer(layers.ReLU(**kwargs)), keras_relu(X_ACT, **kwargs), rtol=TIGHT)

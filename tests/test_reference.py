@@ -357,8 +357,8 @@ def test_train_epoch_default_order_and_default_batch_size():
 
 def test_validation_errors():
     w = [np.ones((3, 2)), np.zeros(2)]
-    with pytest.raises(ValueError, match="Unknown activation 'gelu'.*relu"):
-        ReferenceModel([("dense", "gelu", True)], w, "mse")
+    with pytest.raises(ValueError, match="Unknown activation 'gelu_tanh'.*relu"):
+        ReferenceModel([("dense", "gelu_tanh", True)], w, "mse")
     with pytest.raises(ValueError, match="Unknown loss 'binary_focal_crossentropy'.*binary_crossentropy"):
         ReferenceModel([("dense", "relu", True)], w, "binary_focal_crossentropy")
     with pytest.raises(ValueError, match="Unknown optimizer 'rmsprop'.*sgd.*adam"):

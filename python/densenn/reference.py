@@ -22,7 +22,9 @@ EPSILON = 1e-7
 LEAKY_RELU_SLOPE = 0.2  # Keras' leaky_relu *function* default (the layer's is 0.3)
 ELU_ALPHA = 1.0
 
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax", "elu", "leaky_relu")
+ACTIVATIONS = ("linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "elu", "selu", "softplus",
+               "softsign", "silu", "swish", "gelu", "hard_sigmoid", "hard_silu", "hard_swish", "mish", "exponential",
+               "leaky_relu", "binary_step")
 LOSSES = ("mse", "mae", "mape", "msle", "binary_crossentropy", "categorical_crossentropy",
           "sparse_categorical_crossentropy", "hinge", "squared_hinge", "categorical_hinge", "kl_divergence",
           "poisson", "huber", "log_cosh", "cosine_similarity")
@@ -51,6 +53,12 @@ def glorot_uniform(fan_in, fan_out, rng, dtype=np.float64) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- activations
 
+SELU_ALPHA = 1.67326324  # keras.activations.selu
+SELU_SCALE = 1.05070098
+_ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
 def _check_activation(name):
     if name is None:
         return "linear"
@@ -59,33 +67,76 @@ def _check_activation(name):
     return name.lower()
 
 
+def _sigmoid(z):
+    # exp(-z) overflowing to inf for very negative z gives the correct limit 0.
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-z))
+
+
+def _softplus(z):
+    return np.logaddexp(z, 0)  # log(e^z + e^0), computed without overflow
+
+
+def _normal_cdf(z):
+    # Phi(z) = erfc(-z / sqrt 2) / 2: no cancellation in the left tail, unlike (1 + erf) / 2.
+    return (0.5 * _erfc(-np.asarray(z, dtype=np.float64) / math.sqrt(2))).astype(np.result_type(z), copy=False)
+
+
 def _activate(name, z):
+    name = _ACTIVATION_ALIASES.get(name, name)
     if name == "linear":
         return z
     if name == "relu":
         return np.maximum(z, 0)
+    if name == "relu6":
+        return np.clip(z, 0, 6)
     if name == "sigmoid":
-        # exp(-z) overflowing to inf for very negative z gives the correct limit 0.
-        with np.errstate(over="ignore"):
-            return 1 / (1 + np.exp(-z))
+        return _sigmoid(z)
     if name == "tanh":
         return np.tanh(z)
     if name == "softmax":
         e = np.exp(z - z.max(axis=-1, keepdims=True))  # max subtraction keeps exp finite
         return e / e.sum(axis=-1, keepdims=True)
+    if name == "log_softmax":
+        shifted = z - z.max(axis=-1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     if name == "elu":
         return np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0)))
+    if name == "selu":
+        return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0)))
+    if name == "softplus":
+        return _softplus(z)
+    if name == "softsign":
+        return z / (1 + np.abs(z))
+    if name == "silu":
+        return z * _sigmoid(z)
+    if name == "gelu":
+        return z * _normal_cdf(z)  # exact (erf) form, Keras' default approximate=False
+    if name == "hard_sigmoid":
+        return np.clip(z / 6 + 0.5, 0, 1)
+    if name == "hard_silu":
+        return z * np.clip(z / 6 + 0.5, 0, 1)
+    if name == "mish":
+        return z * np.tanh(_softplus(z))
+    if name == "exponential":
+        with np.errstate(over="ignore"):
+            return np.exp(z)  # inf for large z, as in Keras
     if name == "leaky_relu":
         return np.maximum(z, LEAKY_RELU_SLOPE * z)  # valid because the slope is below 1
+    if name == "binary_step":
+        return (z >= 0).astype(z.dtype)
     raise AssertionError(name)
 
 
 def _activation_backward(name, z, y, dy):
     """dL/dz from dL/dy, given the activation's input z and output y."""
+    name = _ACTIVATION_ALIASES.get(name, name)
     if name == "linear":
         return dy
     if name == "relu":
         return dy * (z > 0)
+    if name == "relu6":
+        return dy * ((z > 0) & (z < 6))
     if name == "sigmoid":
         return dy * y * (1 - y)
     if name == "tanh":
@@ -93,10 +144,37 @@ def _activation_backward(name, z, y, dy):
     if name == "softmax":
         # Jacobian-vector product diag(y) - y y^T without forming the Jacobian.
         return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+    if name == "log_softmax":
+        # d log_softmax_i / dz_j = delta_ij - softmax_j
+        return dy - _activate("softmax", z) * dy.sum(axis=-1, keepdims=True)
     if name == "elu":
         return np.where(z > 0, dy, dy * (y + ELU_ALPHA))  # d/dz alpha(e^z - 1) = y + alpha
+    if name == "selu":
+        return dy * SELU_SCALE * np.where(z > 0, 1, SELU_ALPHA * np.exp(np.minimum(z, 0)))
+    if name == "softplus":
+        return dy * _sigmoid(z)
+    if name == "softsign":
+        return dy / (1 + np.abs(z)) ** 2
+    if name == "silu":
+        s = _sigmoid(z)
+        return dy * s * (1 + z * (1 - s))
+    if name == "gelu":
+        pdf = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+        return dy * (_normal_cdf(z) + z * pdf)
+    if name == "hard_sigmoid":
+        return dy * (np.abs(z) < 3) / 6
+    if name == "hard_silu":
+        # product rule on z * hard_sigmoid(z), hard_sigmoid' = 1/6 on |z| < 3
+        return dy * (np.clip(z / 6 + 0.5, 0, 1) + z * (np.abs(z) < 3) / 6)
+    if name == "mish":
+        t = np.tanh(_softplus(z))
+        return dy * (t + z * (1 - t * t) * _sigmoid(z))
+    if name == "exponential":
+        return dy * y
     if name == "leaky_relu":
         return np.where(z > 0, dy, LEAKY_RELU_SLOPE * dy)
+    if name == "binary_step":
+        return np.zeros_like(dy)  # a step function: no gradient reaches the layers below
     raise AssertionError(name)
 
 
