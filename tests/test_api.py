@@ -259,15 +259,16 @@ def test_compile_with_objects():
     assert by_string.evaluate(X, Y, verbose=0) == pytest.approx(model.evaluate(X, Y, verbose=0))
 
 
-def test_compile_default_optimizer_is_rmsprop_which_densenn_lacks():
-    # A documented difference (README): Keras' default 'rmsprop' is not implemented, so compile() without an
-    # optimizer must say so clearly instead of failing later.
+def test_compile_default_optimizer_is_rmsprop():
+    # As Keras: compile() without an optimizer uses RMSprop with its defaults.
     model = binary_model(compile=False)
-    with pytest.raises(ValueError, match=r"Unknown optimizer 'rmsprop'\. Valid optimizers: adam, sgd"):
-        model.compile(loss="binary_crossentropy")
-    assert not model.compiled
-    with pytest.raises(RuntimeError, match=r"compile\(\) before fit"):
-        model.fit(X, Y, verbose=0)
+    model.compile(loss="binary_crossentropy")
+    assert isinstance(model.optimizer, optimizers.RMSprop)
+    assert model.optimizer.get_config()["learning_rate"] == pytest.approx(0.001)
+    before = model.get_weights()
+    model.fit(X, Y, verbose=0)
+    assert model.optimizer.iterations > 0
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
 def test_acc_alias_logs_under_its_own_name():

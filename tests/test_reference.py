@@ -361,8 +361,8 @@ def test_validation_errors():
         ReferenceModel([("dense", "gelu_tanh", True)], w, "mse")
     with pytest.raises(ValueError, match="Unknown loss 'binary_focal_crossentropy'.*binary_crossentropy"):
         ReferenceModel([("dense", "relu", True)], w, "binary_focal_crossentropy")
-    with pytest.raises(ValueError, match="Unknown optimizer 'rmsprop'.*sgd.*adam"):
-        ReferenceModel([("dense", "relu", True)], w, "mse", "rmsprop")
+    with pytest.raises(ValueError, match="Unknown optimizer 'ftrl'.*sgd.*adam"):
+        ReferenceModel([("dense", "relu", True)], w, "mse", "ftrl")
     with pytest.raises(ValueError, match="momentum"):
         ReferenceModel([("dense", "relu", True)], w, "mse", "adam", momentum=0.9)
     with pytest.raises(ValueError, match="Expected 2 weight arrays"):

@@ -120,6 +120,14 @@ OptimizerConfig optimizer_config(const py::dict& d) {
   c.beta_1 = r.get<double>("beta_1", c.beta_1);
   c.beta_2 = r.get<double>("beta_2", c.beta_2);
   c.epsilon = r.get<double>("epsilon", c.epsilon);
+  c.amsgrad = r.get<bool>("amsgrad", c.amsgrad);
+  c.rho = r.get<double>("rho", c.rho);
+  c.centered = r.get<bool>("centered", c.centered);
+  c.initial_accumulator_value = r.get<double>("initial_accumulator_value", c.initial_accumulator_value);
+  c.weight_decay = r.get<double>("weight_decay", c.weight_decay);  // None: no weight decay
+  c.clipnorm = r.get<double>("clipnorm", c.clipnorm);              // None: no clipping
+  c.clipvalue = r.get<double>("clipvalue", c.clipvalue);
+  c.global_clipnorm = r.get<double>("global_clipnorm", c.global_clipnorm);
   r.finish();
   return c;
 }

@@ -1,7 +1,9 @@
 #include "densenn/optimizers.hpp"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -12,63 +14,376 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw std::invalid_argument(message);
 }
 
+std::string str(double x) {
+  std::ostringstream out;
+  out << x;
+  return out.str();
+}
+
+void require_range(double x, const char* name, double low, double high, bool high_open = false) {
+  const bool ok = std::isfinite(x) && x >= low && (high_open ? x < high : x <= high);
+  require(ok, std::string(name) + " must be in [" + str(low) + ", " + str(high) + (high_open ? ")" : "]") +
+                  ", got " + str(x) + ".");
+}
+
+void require_positive(double x, const char* name) {
+  require(std::isfinite(x) && x > 0, std::string(name) + " must be a finite number > 0, got " + str(x) + ".");
+}
+
+void require_non_negative(double x, const char* name) {
+  require(std::isfinite(x) && x >= 0, std::string(name) + " must be a finite number >= 0, got " + str(x) + ".");
+}
+
+enum class Kind { sgd, adam, rmsprop, adagrad, adadelta, adamax, nadam, lion };
+
+Kind kind_of(const std::string& name) {
+  if (name == "sgd") return Kind::sgd;
+  if (name == "adam" || name == "adamw") return Kind::adam;  // AdamW: Adam + weight decay
+  if (name == "rmsprop") return Kind::rmsprop;
+  if (name == "adagrad") return Kind::adagrad;
+  if (name == "adadelta") return Kind::adadelta;
+  if (name == "adamax") return Kind::adamax;
+  if (name == "nadam") return Kind::nadam;
+  if (name == "lion") return Kind::lion;
+  std::string valid;
+  for (const std::string& n : optimizer_names()) valid += (valid.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("Unknown optimizer '" + name + "'. Valid names: " + valid + ".");
+}
+
 template <class T>
 using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T>
 using ConstVec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
+// The step is applied block by block, so the several statements of an update
+// (moments, then the variable) reuse data still in L1 instead of streaming the
+// whole buffer once per statement.
+constexpr std::size_t kBlock = 1024;
+
+// Step-wide scalars: computed in double, used in T (as Keras casts its
+// Python-float hyperparameters to the variable's dtype).
+template <class T>
+struct Scalars {
+  T lr, weight_decay, momentum;
+  T beta_1, beta_2, one_minus_beta_1, one_minus_beta_2, epsilon, rho, one_minus_rho;
+  T alpha;                                       // Adam: lr sqrt(1 - b2^t) / (1 - b1^t)
+  T one_minus_beta_1_power;                      // Adamax: 1 - b1^t
+  T u_next, one_minus_u, one_minus_u_product_next, one_minus_u_product, one_minus_beta_2_power;  // Nadam
+};
+
+template <class T>
+Scalars<T> scalars(const OptimizerConfig& c, Kind kind, T* state, std::size_t n, long long iteration, double lr) {
+  Scalars<T> s{};
+  const double t = double(iteration + 1);
+  s.lr = T(lr);
+  s.weight_decay = T(c.weight_decay);
+  s.momentum = T(c.momentum);
+  s.beta_1 = T(c.beta_1);
+  s.beta_2 = T(c.beta_2);
+  s.one_minus_beta_1 = T(1 - c.beta_1);
+  s.one_minus_beta_2 = T(1 - c.beta_2);
+  s.epsilon = T(c.epsilon);
+  s.rho = T(c.rho);
+  s.one_minus_rho = T(1 - c.rho);
+  if (kind == Kind::adam) s.alpha = T(lr * std::sqrt(1 - std::pow(c.beta_2, t)) / (1 - std::pow(c.beta_1, t)));
+  if (kind == Kind::adamax) s.one_minus_beta_1_power = T(1 - std::pow(c.beta_1, t));
+  if (kind == Kind::nadam) {
+    // Keras' momentum schedule u_t = b1 (1 - 0.5 * 0.96^t); u_product (a state
+    // scalar after the per-parameter slots) becomes u_1 ... u_t before the update.
+    const double u = c.beta_1 * (1 - 0.5 * std::pow(0.96, t));
+    const double u_next = c.beta_1 * (1 - 0.5 * std::pow(0.96, t + 1));
+    T& stored = state[2 * n];
+    stored = T(double(stored) * u);
+    const double u_product = double(stored);
+    s.u_next = T(u_next);
+    s.one_minus_u = T(1 - u);
+    s.one_minus_u_product = T(1 - u_product);
+    s.one_minus_u_product_next = T(1 - u_product * u_next);
+    s.one_minus_beta_2_power = T(1 - std::pow(c.beta_2, t));
+  }
+  return s;
+}
+
+// One block of the flat buffers: the variables, this block's (clipped)
+// gradient, and the optimizer state; slot k of the state starts at state + k * n.
+template <class T>
+struct Block {
+  Vec<T> v;
+  ConstVec<T> g;
+  T* state;
+  std::size_t n, off;
+  T* scratch;  // kBlock values of work space
+  Vec<T> slot(std::size_t k) const { return Vec<T>(state + k * n + off, v.size()); }
+};
+
+// One small function per optimizer, so the compiler inlines Eigen's loops in each.
+#if defined(__GNUC__)
+#define DENSENN_NOINLINE __attribute__((noinline))
+#else
+#define DENSENN_NOINLINE
+#endif
+
+template <class T>
+DENSENN_NOINLINE void sgd(const OptimizerConfig& c, const Scalars<T>& s, const Block<T>& b) {
+  auto v = b.v;
+  const auto& g = b.g;
+  if (c.momentum == 0) {
+    v -= g * s.lr;
+    return;
+  }
+  Vec<T> m = b.slot(0);
+  m = m * s.momentum - g * s.lr;
+  if (c.nesterov)
+    v += m * s.momentum - g * s.lr;
+  else
+    v += m;
+}
+
+template <class T>
+DENSENN_NOINLINE void adam(const OptimizerConfig& c, const Scalars<T>& s, const Block<T>& b) {
+  auto v = b.v;
+  const auto& g = b.g;
+  Vec<T> m = b.slot(0), u = b.slot(1);
+  m += (g - m) * s.one_minus_beta_1;
+  u += (g.square() - u) * s.one_minus_beta_2;
+  if (c.amsgrad) {
+    Vec<T> u_max = b.slot(2);
+    u_max = u_max.max(u);
+    v -= (m * s.alpha) / (u_max.sqrt() + s.epsilon);
+  } else {
+    v -= (m * s.alpha) / (u.sqrt() + s.epsilon);
+  }
+}
+
+template <class T>
+DENSENN_NOINLINE void rmsprop(const OptimizerConfig& c, const Scalars<T>& s, const Block<T>& b) {
+  // Slots in Keras' order: velocity, momentum (if momentum > 0), average gradient (if centered).
+  auto v = b.v;
+  const auto& g = b.g;
+  Vec<T> velocity = b.slot(0);
+  velocity = velocity * s.rho + g.square() * s.one_minus_rho;
+  Vec<T> increment(b.scratch, v.size());
+  if (c.centered) {
+    Vec<T> average = b.slot(c.momentum > 0 ? 2 : 1);
+    average = average * s.rho + g * s.one_minus_rho;
+    increment = (g * s.lr) / (velocity - average.square() + s.epsilon).sqrt();
+  } else {
+    increment = (g * s.lr) / (velocity + s.epsilon).sqrt();
+  }
+  if (c.momentum > 0) {
+    Vec<T> m = b.slot(1);
+    m = m * s.momentum + increment;
+    v -= m;
+  } else {
+    v -= increment;
+  }
+}
+
+template <class T>
+DENSENN_NOINLINE void adagrad(const OptimizerConfig&, const Scalars<T>& s, const Block<T>& b) {
+  auto v = b.v;
+  const auto& g = b.g;
+  Vec<T> accumulator = b.slot(0);
+  accumulator += g.square();
+  v -= (g * s.lr) / (accumulator + s.epsilon).sqrt();
+}
+
+template <class T>
+DENSENN_NOINLINE void adadelta(const OptimizerConfig&, const Scalars<T>& s, const Block<T>& b) {
+  auto v = b.v;
+  const auto& g = b.g;
+  Vec<T> grad_average = b.slot(0), delta_average = b.slot(1);
+  grad_average = grad_average * s.rho + g.square() * s.one_minus_rho;
+  Vec<T> delta(b.scratch, v.size());
+  delta = -(((delta_average + s.epsilon).sqrt() * g) / (grad_average + s.epsilon).sqrt());
+  delta_average = delta_average * s.rho + delta.square() * s.one_minus_rho;
+  v += delta * s.lr;
+}
+
+template <class T>
+DENSENN_NOINLINE void adamax(const OptimizerConfig&, const Scalars<T>& s, const Block<T>& b) {
+  auto v = b.v;
+  const auto& g = b.g;
+  Vec<T> m = b.slot(0), u = b.slot(1);
+  m += (g - m) * s.one_minus_beta_1;
+  u = (u * s.beta_2).max(g.abs());
+  v -= (m * s.lr) / ((u + s.epsilon) * s.one_minus_beta_1_power);
+}
+
+template <class T>
+DENSENN_NOINLINE void nadam(const OptimizerConfig&, const Scalars<T>& s, const Block<T>& b) {
+  auto v = b.v;
+  const auto& g = b.g;
+  Vec<T> m = b.slot(0), u = b.slot(1);
+  m += (g - m) * s.one_minus_beta_1;
+  u += (g.square() - u) * s.one_minus_beta_2;
+  v -= ((m * s.u_next / s.one_minus_u_product_next + g * s.one_minus_u / s.one_minus_u_product) * s.lr) /
+       ((u / s.one_minus_beta_2_power).sqrt() + s.epsilon);
+}
+
+template <class T>
+DENSENN_NOINLINE void lion(const OptimizerConfig&, const Scalars<T>& s, const Block<T>& b) {
+  auto v = b.v;
+  const auto& g = b.g;
+  Vec<T> m = b.slot(0);
+  v -= (m * s.beta_1 + g * s.one_minus_beta_1).sign() * s.lr;
+  m = m * s.beta_2 + g * s.one_minus_beta_2;
+}
+
+// The update of params [off, off + len), given this block's (clipped) gradient.
+template <class T>
+void update_block(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* params, const T* grads, T* state,
+                  std::size_t n, std::size_t off, std::size_t len, T* scratch) {
+  const auto size = static_cast<Eigen::Index>(len);
+  const Block<T> b{Vec<T>(params + off, size), ConstVec<T>(grads, size), state, n, off, scratch};
+  switch (kind) {
+    case Kind::sgd: return sgd(c, s, b);
+    case Kind::adam: return adam(c, s, b);
+    case Kind::rmsprop: return rmsprop(c, s, b);
+    case Kind::adagrad: return adagrad(c, s, b);
+    case Kind::adadelta: return adadelta(c, s, b);
+    case Kind::adamax: return adamax(c, s, b);
+    case Kind::nadam: return nadam(c, s, b);
+    case Kind::lion: return lion(c, s, b);
+  }
+}
+
+// Sum of squares in T per block (vectorised), accumulated over blocks in double.
+template <class T>
+double sum_of_squares(const T* x, std::size_t len) {
+  double sum = 0.0;
+  for (std::size_t off = 0; off < len; off += kBlock) {
+    const std::size_t block = std::min(kBlock, len - off);
+    sum += double(ConstVec<T>(x + off, static_cast<Eigen::Index>(block)).matrix().squaredNorm());
+  }
+  return sum;
+}
+
+enum class Clip { none, scale, value };
+
+// Weight decay, then the update, over [begin, end), block by block; the
+// gradient is scaled (clipnorm, global_clipnorm) or clamped (clipvalue) first.
+template <class T>
+void update_range(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* params, const T* grads, T* state,
+                  std::size_t n, std::size_t begin, std::size_t end, Clip clip, T clip_numerator,
+                  T clip_denominator) {
+  alignas(64) T clipped[kBlock];
+  alignas(64) T scratch[kBlock];
+  const bool decay = c.weight_decay != 0;
+  for (std::size_t off = begin; off < end; off += kBlock) {
+    const std::size_t len = std::min(kBlock, end - off);
+    const auto size = static_cast<Eigen::Index>(len);
+    const T* g = grads + off;
+    if (clip == Clip::scale) {
+      // Keras: g * clipnorm / max(norm, clipnorm), or g * scale for global_clipnorm.
+      Vec<T>(clipped, size) = ConstVec<T>(g, size) * clip_numerator / clip_denominator;
+      g = clipped;
+    } else if (clip == Clip::value) {
+      Vec<T>(clipped, size) = ConstVec<T>(g, size).max(-clip_numerator).min(clip_numerator);
+      g = clipped;
+    }
+    if (decay) {
+      Vec<T> v(params + off, size);
+      v = v - v * s.weight_decay * s.lr;
+    }
+    update_block(c, kind, s, params, g, state, n, off, len, scratch);
+  }
+}
+
 }  // namespace
 
-std::vector<std::string> optimizer_names() { return {"sgd", "adam"}; }
+std::vector<std::string> optimizer_names() {
+  return {"sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "lion"};
+}
 
 int optimizer_state_per_param(const OptimizerConfig& c) {
-  require(std::isfinite(c.learning_rate) && c.learning_rate >= 0,
-          "learning_rate must be a finite number >= 0, got " + std::to_string(c.learning_rate) + ".");
-  if (c.name == "sgd") {
-    require(std::isfinite(c.momentum) && c.momentum >= 0 && c.momentum <= 1,
-            "momentum must be in [0, 1], got " + std::to_string(c.momentum) + ".");
-    return c.momentum != 0 ? 1 : 0;
+  const Kind kind = kind_of(c.name);
+  require_non_negative(c.learning_rate, "learning_rate");
+  require_non_negative(c.weight_decay, "weight_decay");
+  require_non_negative(c.clipnorm, "clipnorm");
+  require_non_negative(c.clipvalue, "clipvalue");
+  require_non_negative(c.global_clipnorm, "global_clipnorm");
+  require((c.clipnorm > 0) + (c.clipvalue > 0) + (c.global_clipnorm > 0) <= 1,
+          "Only one of clipnorm, clipvalue and global_clipnorm can be set.");
+  switch (kind) {
+    case Kind::sgd:
+      require_range(c.momentum, "momentum", 0, 1);
+      return c.momentum != 0 ? 1 : 0;
+    case Kind::adam:
+    case Kind::adamax:
+    case Kind::nadam:
+      require_range(c.beta_1, "beta_1", 0, 1, true);
+      require_range(c.beta_2, "beta_2", 0, 1, true);
+      require_positive(c.epsilon, "epsilon");
+      return kind == Kind::adam && c.amsgrad ? 3 : 2;
+    case Kind::rmsprop:
+      require_range(c.rho, "rho", 0, 1);
+      require_range(c.momentum, "momentum", 0, 1);
+      require_positive(c.epsilon, "epsilon");
+      return 1 + (c.momentum > 0) + (c.centered ? 1 : 0);
+    case Kind::adagrad:
+      require_non_negative(c.initial_accumulator_value, "initial_accumulator_value");
+      require_positive(c.epsilon, "epsilon");
+      return 1;
+    case Kind::adadelta:
+      require_range(c.rho, "rho", 0, 1);
+      require_positive(c.epsilon, "epsilon");
+      return 2;
+    case Kind::lion:
+      require(std::isfinite(c.beta_1) && c.beta_1 > 0 && c.beta_1 <= 1,
+              "beta_1 must be in (0, 1] (otherwise Lion degenerates to SignSGD), got " + str(c.beta_1) + ".");
+      require_range(c.beta_2, "beta_2", 0, 1);
+      return 1;
   }
-  if (c.name == "adam") {
-    require(c.beta_1 >= 0 && c.beta_1 < 1, "beta_1 must be in [0, 1), got " + std::to_string(c.beta_1) + ".");
-    require(c.beta_2 >= 0 && c.beta_2 < 1, "beta_2 must be in [0, 1), got " + std::to_string(c.beta_2) + ".");
-    require(c.epsilon > 0, "epsilon must be > 0, got " + std::to_string(c.epsilon) + ".");
-    return 2;
-  }
-  throw std::invalid_argument("Unknown optimizer '" + c.name + "'. Valid names: sgd, adam.");
+  return 0;
+}
+
+std::size_t optimizer_state_size(const OptimizerConfig& c, std::size_t n) {
+  const std::size_t per_param = std::size_t(optimizer_state_per_param(c));
+  return per_param * n + (kind_of(c.name) == Kind::nadam ? 1 : 0);
+}
+
+template <class T>
+void optimizer_initialize_state(const OptimizerConfig& c, T* state, std::size_t n) {
+  const std::size_t size = optimizer_state_size(c, n);
+  std::fill(state, state + size, T(0));
+  const Kind kind = kind_of(c.name);
+  if (kind == Kind::adagrad) std::fill(state, state + n, T(c.initial_accumulator_value));
+  if (kind == Kind::nadam) state[2 * n] = T(1);
 }
 
 template <class T>
 void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* state, std::size_t n,
-                    const std::vector<Slice>& /*variables*/, long long iteration, double learning_rate) {
-  const auto size = static_cast<Eigen::Index>(n);
-  Vec<T> v(params, size);
-  ConstVec<T> g(grads, size);
-  const T lr = T(learning_rate);
-  if (c.name == "sgd") {
-    if (c.momentum == 0) {
-      v -= lr * g;
-      return;
+                    const std::vector<Slice>& variables, long long iteration, double learning_rate) {
+  const Kind kind = kind_of(c.name);
+  const Scalars<T> s = scalars<T>(c, kind, state, n, iteration, learning_rate);
+  if (c.clipnorm > 0) {
+    // Per variable: g * clipnorm / max(||g||, clipnorm).
+    auto clip_variable = [&](std::size_t begin, std::size_t end) {
+      const double l2sum = sum_of_squares(grads + begin, end - begin);
+      const double norm = l2sum > 0 ? std::sqrt(l2sum) : l2sum;
+      update_range(c, kind, s, params, grads, state, n, begin, end, Clip::scale, T(c.clipnorm),
+                   T(std::max(norm, c.clipnorm)));
+    };
+    if (variables.empty()) {
+      clip_variable(0, n);
+    } else {
+      for (const Slice& var : variables) clip_variable(var.offset, var.offset + var.size);
     }
-    const T mu = T(c.momentum);
-    Vec<T> m(state, size);
-    m = mu * m - lr * g;
-    if (c.nesterov)
-      v += mu * m - lr * g;
-    else
-      v += m;
-    return;
+  } else if (c.global_clipnorm > 0) {
+    // Keras' clip_by_global_norm: scale = clip * min(1/norm, 1/clip), NaN if the norm is not finite.
+    const double norm = std::sqrt(sum_of_squares(grads, n));
+    const double scale = c.global_clipnorm * std::min(1 / norm, 1 / c.global_clipnorm) + (norm - norm);
+    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::scale, T(scale), T(1));
+  } else if (c.clipvalue > 0) {
+    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::value, T(c.clipvalue), T(1));
+  } else {
+    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::none, T(1), T(1));
   }
-  // Adam: the bias corrections fold into one step size (Keras' alpha).
-  const double t = double(iteration + 1);
-  const T alpha = T(learning_rate * std::sqrt(1 - std::pow(c.beta_2, t)) / (1 - std::pow(c.beta_1, t)));
-  Vec<T> m(state, size);
-  Vec<T> s(state + n, size);
-  m += (g - m) * T(1 - c.beta_1);
-  s += (g.square() - s) * T(1 - c.beta_2);
-  v -= alpha * m / (s.sqrt() + T(c.epsilon));
 }
 
+template void optimizer_initialize_state<float>(const OptimizerConfig&, float*, std::size_t);
+template void optimizer_initialize_state<double>(const OptimizerConfig&, double*, std::size_t);
 template void optimizer_step<float>(const OptimizerConfig&, float*, const float*, float*, std::size_t,
                                     const std::vector<Slice>&, long long, double);
 template void optimizer_step<double>(const OptimizerConfig&, double*, const double*, double*, std::size_t,

@@ -54,12 +54,13 @@ void Sequential<T>::compile(const LossSpec& loss, const OptimizerConfig& optimiz
   validate(loss);
   std::vector<MetricSpec> bound = metrics;  // validated and fitted to this model's output and target widths
   for (MetricSpec& m : bound) bind_metric(m, output_dim(), loss_target_cols(loss, output_dim()));
-  const int state_per_param = optimizer_state_per_param(optimizer);
+  const std::size_t state_size = optimizer_state_size(optimizer, params_.size());
   // Everything checked: only now change the model, so a bad call leaves it as it was.
   loss_ = loss;
   metrics_ = std::move(bound);
   optimizer_ = optimizer;
-  optimizer_state_.assign(params_.size() * std::size_t(state_per_param), T(0));
+  optimizer_state_.assign(state_size, T(0));
+  optimizer_initialize_state(optimizer_, optimizer_state_.data(), params_.size());
   iterations_ = 0;
   // An output penalty needs the gradient w.r.t. the activation's output, which fusing skips.
   fused_ = !layers_.empty() && loss_fuses_with(loss_, layers_.back()->output_activation()) &&

@@ -472,7 +472,8 @@ class Sequential:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
             progress.epoch_begin(epoch)
-            data_pass = self._core.data_pass(x, y, w, batch_size, training=True, shuffle=bool(shuffle))
+            data_pass = self._core.data_pass(x, y, w, batch_size, training=True, shuffle=bool(shuffle),
+                                             learning_rates=self.optimizer._learning_rates(steps))
             # The bar's final update waits for validation, so it shows val_* too (as Keras does).
             bar = _DeferredFinal(progress)
             logs = self._run_pass(data_pass, bar, cbs, "train")

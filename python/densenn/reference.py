@@ -3,7 +3,8 @@
 Deliberately independent of the C++ core: tests use it to check the C++ numbers and the
 benchmark times it as the "NumPy" baseline.  Formulas follow Keras 3 (see
 docs/keras-reference.md, sections 4 and 5): 'sum_over_batch_size' losses with eps = 1e-7
-clipping, and the SGD / Adam update equations with t = iterations + 1.
+clipping, and the optimizers' update equations (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
+Nadam, Lion) with t = iterations + 1, after gradient clipping and decoupled weight decay.
 
 Gradients are exact derivatives of the reported loss (zero where a probability is clipped),
 except for the fused softmax + (sparse) categorical cross-entropy and sigmoid + binary
@@ -32,8 +33,19 @@ LOSSES = ("mse", "mae", "mape", "msle", "binary_crossentropy", "categorical_cros
 LOSS_OPTIONS = {"from_logits": False, "label_smoothing": 0.0, "delta": 1.0}
 OPTIMIZERS = {
     "sgd": {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
-    "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False},
+    "adamw": {"learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+              "amsgrad": False},
+    "rmsprop": {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False},
+    "adagrad": {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7},
+    "adadelta": {"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7},
+    "adamax": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    "nadam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    "lion": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.99},
 }
+# Keras' base-optimizer arguments, accepted by every optimizer (None: off).
+OPTIMIZER_SHARED = {"weight_decay": None, "clipnorm": None, "clipvalue": None, "global_clipnorm": None}
+_OPTIMIZER_FLAGS = ("nesterov", "amsgrad", "centered")
 _LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "mean_absolute_percentage_error": "mape",
                  "mean_squared_logarithmic_error": "msle", "bce": "binary_crossentropy", "kld": "kl_divergence"}
 # Final activation + loss pairs whose logits gradient collapses to p - t (p * sum(t) - t for the
@@ -201,7 +213,9 @@ class ReferenceModel:
     weights: flat list like Keras get_weights(): kernel (in, out) then bias (out,) per dense layer.
     loss: a name from LOSSES (or an alias), or a dict {'name': ..., 'from_logits': ..., 'label_smoothing': ...,
         'delta': ...} (a Loss object's core_config()).
-    optimizer: 'sgd' or 'adam'; optimizer_kwargs are that optimizer's Keras arguments.
+    optimizer: a name in OPTIMIZERS; optimizer_kwargs are that optimizer's Keras arguments (see OPTIMIZERS
+    and OPTIMIZER_SHARED); learning_rate may be a number or a callable step -> rate (a schedule, evaluated
+    at `iterations` before each step).
     """
 
     def __init__(self, layers, weights, loss, optimizer="sgd", dtype=np.float64, fused=True,
@@ -219,19 +233,27 @@ class ReferenceModel:
         name = str(optimizer).lower()
         if name not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {optimizer!r}; valid optimizers are: {', '.join(OPTIMIZERS)}")
-        unknown = sorted(set(optimizer_kwargs) - set(OPTIMIZERS[name]))
+        valid = {**OPTIMIZER_SHARED, **OPTIMIZERS[name]}
+        unknown = sorted(set(optimizer_kwargs) - set(valid))
         if unknown:
             raise ValueError(f"Unknown argument(s) {unknown} for optimizer {name!r}; "
-                             f"valid ones are: {', '.join(OPTIMIZERS[name])}")
+                             f"valid ones are: {', '.join(valid)}")
         self.optimizer = name
-        self.optimizer_config = {**OPTIMIZERS[name], **optimizer_kwargs}
+        self.optimizer_config = {**valid, **optimizer_kwargs}
         for key, value in self.optimizer_config.items():
-            if key != "nesterov":
+            if key in _OPTIMIZER_FLAGS:
+                self.optimizer_config[key] = bool(value)
+            elif value is not None and not callable(value):
                 self.optimizer_config[key] = float(value)
+        if sum(self.optimizer_config[k] is not None for k in ("clipnorm", "clipvalue", "global_clipnorm")) > 1:
+            raise ValueError("Only one of clipnorm, clipvalue and global_clipnorm can be set")
+        if name == "adamw" and self.optimizer_config["weight_decay"] is None:
+            raise ValueError("adamw needs a weight_decay")
         self.iterations = 0
-        # Optimizer slots, created lazily (SGD without momentum has none).
-        self._m = None
-        self._s = None
+        # Optimizer slots by name, each a list of arrays like the weights, created lazily
+        # (SGD without momentum has none); Nadam's running product of its momentum schedule.
+        self._slots = {}
+        self._u_product = 1.0
 
         # The last op decides whether the fused logits gradient applies.
         last = self._ops[-1] if self._ops else ("none",)
@@ -534,32 +556,67 @@ class ReferenceModel:
 
     # -- optimisation
 
+    @property
+    def _m(self):  # first slot of SGD (momentum) and Adam (first moment)
+        return self._slots.get("m")
+
+    @property
+    def _s(self):  # Adam's second moment
+        return self._slots.get("s")
+
+    def _slot(self, key, fill=0.0):
+        if key not in self._slots:
+            self._slots[key] = [np.full_like(v, fill) for v in self.weights]
+        return self._slots[key]
+
+    def _clip_gradients(self, grads):
+        """Keras' clipping: clipnorm per weight tensor, global_clipnorm over all, or clipvalue."""
+        cfg = self.optimizer_config
+        if cfg["clipnorm"]:
+            c, clipped = cfg["clipnorm"], []
+            for g in grads:
+                norm = math.sqrt(float(np.sum(np.square(g.astype(np.float64)))))
+                clipped.append(g * c / max(norm, c))
+            return clipped
+        if cfg["global_clipnorm"]:
+            c = cfg["global_clipnorm"]
+            norm = math.sqrt(sum(float(np.sum(np.square(g.astype(np.float64)))) for g in grads))
+            scale = c / max(norm, c) if math.isfinite(norm) else math.nan
+            return [g * scale for g in grads]
+        if cfg["clipvalue"]:
+            c = cfg["clipvalue"]
+            return [np.clip(g, -c, c) for g in grads]
+        return grads
+
     def _apply(self, grads):
-        cfg, t = self.optimizer_config, self.iterations + 1
+        cfg, name, t = self.optimizer_config, self.optimizer, self.iterations + 1
         lr = cfg["learning_rate"]
-        if self.optimizer == "sgd":
+        lr = float(lr(self.iterations)) if callable(lr) else lr
+        grads = self._clip_gradients(grads)
+        if cfg["weight_decay"] is not None:  # decoupled, before the update
+            wd = cfg["weight_decay"]
+            for v in self.weights:
+                v -= v * wd * lr
+        if name == "sgd":
             mu = cfg["momentum"]
             if mu == 0:
                 for v, g in zip(self.weights, grads):
                     v -= lr * g
             else:
-                if self._m is None:
-                    self._m = [np.zeros_like(v) for v in self.weights]
-                for v, g, m in zip(self.weights, grads, self._m):
+                for v, g, m in zip(self.weights, grads, self._slot("m")):
                     m *= mu
                     m -= lr * g
                     if cfg["nesterov"]:
                         v += mu * m - lr * g  # uses the already updated m, as Keras does
                     else:
                         v += m
-        else:
+        elif name in ("adam", "adamw"):
             b1, b2, eps = cfg["beta_1"], cfg["beta_2"], cfg["epsilon"]
-            if self._m is None:
-                self._m = [np.zeros_like(v) for v in self.weights]
-                self._s = [np.zeros_like(v) for v in self.weights]
+            ms, ss = self._slot("m"), self._slot("s")
+            vhats = self._slot("vhat") if cfg["amsgrad"] else [None] * len(ms)
             # Python floats keep the arrays in the model dtype (no float64 promotion).
             alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-            for v, g, m, s in zip(self.weights, grads, self._m, self._s):
+            for v, g, m, s, vhat in zip(self.weights, grads, ms, ss, vhats):
                 # In-place form of the Keras equations (same operation order, far fewer temporaries):
                 # m += (g - m)(1 - b1); s += (g^2 - s)(1 - b2); v -= alpha m / (sqrt(s) + eps)
                 d = g - m
@@ -569,11 +626,70 @@ class ReferenceModel:
                 d -= s
                 d *= 1 - b2
                 s += d
-                np.sqrt(s, out=d)
+                if vhat is not None:  # AMSGrad: the running maximum of s replaces s
+                    np.maximum(vhat, s, out=vhat)
+                    np.sqrt(vhat, out=d)
+                else:
+                    np.sqrt(s, out=d)
                 d += eps
                 step = alpha * m
                 step /= d
                 v -= step
+        elif name == "rmsprop":
+            rho, mu, eps = cfg["rho"], cfg["momentum"], cfg["epsilon"]
+            for i, (v, g) in enumerate(zip(self.weights, grads)):
+                s = self._slot("velocity")[i]
+                s[...] = rho * s + (1 - rho) * np.square(g)
+                if cfg["centered"]:
+                    a = self._slot("average_gradient")[i]
+                    a[...] = rho * a + (1 - rho) * g
+                    increment = lr * g / np.sqrt(s - np.square(a) + eps)
+                else:
+                    increment = lr * g / np.sqrt(s + eps)
+                if mu > 0:
+                    m = self._slot("momentum")[i]
+                    m[...] = mu * m + increment
+                    v -= m
+                else:
+                    v -= increment
+        elif name == "adagrad":
+            eps = cfg["epsilon"]
+            for v, g, acc in zip(self.weights, grads, self._slot("accumulator", cfg["initial_accumulator_value"])):
+                acc += np.square(g)
+                v -= lr * g / np.sqrt(acc + eps)
+        elif name == "adadelta":
+            rho, eps = cfg["rho"], cfg["epsilon"]
+            for v, g, acc_g, acc_d in zip(self.weights, grads, self._slot("grad"), self._slot("delta")):
+                acc_g[...] = rho * acc_g + (1 - rho) * np.square(g)
+                delta = -np.sqrt(acc_d + eps) * g / np.sqrt(acc_g + eps)
+                acc_d[...] = rho * acc_d + (1 - rho) * np.square(delta)
+                v += lr * delta
+        elif name == "adamax":
+            b1, b2, eps = cfg["beta_1"], cfg["beta_2"], cfg["epsilon"]
+            correction = 1 - b1 ** t
+            for v, g, m, u in zip(self.weights, grads, self._slot("m"), self._slot("u")):
+                m += (1 - b1) * (g - m)
+                np.maximum(b2 * u, np.abs(g), out=u)
+                v -= lr * m / (correction * (u + eps))
+        elif name == "nadam":
+            b1, b2, eps = cfg["beta_1"], cfg["beta_2"], cfg["epsilon"]
+            u_now = b1 * (1 - 0.5 * 0.96 ** t)
+            u_next = b1 * (1 - 0.5 * 0.96 ** (t + 1))
+            self._u_product *= u_now  # u_1 u_2 ... u_t
+            product, product_next = self._u_product, self._u_product * u_next
+            for v, g, m, s in zip(self.weights, grads, self._slot("m"), self._slot("s")):
+                m += (1 - b1) * (g - m)
+                s += (1 - b2) * (np.square(g) - s)
+                m_hat = u_next * m / (1 - product_next) + (1 - u_now) * g / (1 - product)
+                s_hat = s / (1 - b2 ** t)
+                v -= lr * m_hat / (np.sqrt(s_hat) + eps)
+        elif name == "lion":
+            b1, b2 = cfg["beta_1"], cfg["beta_2"]
+            for v, g, m in zip(self.weights, grads, self._slot("m")):
+                v -= lr * np.sign(b1 * m + (1 - b1) * g)
+                m[...] = b2 * m + (1 - b2) * g
+        else:
+            raise AssertionError(name)
         self.iterations += 1
 
     def train_step(self, x, y, sample_weight=None) -> float:

@@ -1,6 +1,12 @@
 // Optimizers with Keras 3's update equations, applied to one flat buffer of
 // parameters so a single vectorised pass updates the whole model (and a
 // data-parallel allreduce can sum the flat gradient buffer before it).
+//
+// One step, in Keras' order: clip the gradients (clipnorm per variable,
+// global_clipnorm over all of them, or clipvalue) -> decoupled weight decay
+// `v -= v * weight_decay * lr` -> the optimizer's update -> the caller adds 1
+// to `iterations`. Arithmetic is in T (the model's dtype); step-wide scalars
+// (bias corrections, Nadam's momentum schedule) are computed in double.
 #pragma once
 
 #include <cstddef>
@@ -15,26 +21,49 @@ struct Slice {
   std::size_t offset = 0, size = 0;
 };
 
+// The Python front always sends every argument of the chosen optimizer, with
+// Keras' defaults for that optimizer (the defaults below are only fallbacks).
 struct OptimizerConfig {
-  std::string name = "sgd";  // "sgd" or "adam"
+  // sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, lion
+  std::string name = "sgd";
   double learning_rate = 0.01;
-  double momentum = 0.0;     // SGD
-  bool nesterov = false;     // SGD
-  double beta_1 = 0.9;       // Adam
-  double beta_2 = 0.999;     // Adam
-  double epsilon = 1e-7;     // Adam
+  double momentum = 0.0;                   // SGD, RMSprop
+  bool nesterov = false;                   // SGD
+  double beta_1 = 0.9;                     // Adam, AdamW, Adamax, Nadam, Lion
+  double beta_2 = 0.999;                   // Adam, AdamW, Adamax, Nadam, Lion (0.99)
+  double epsilon = 1e-7;                   // all but SGD and Lion
+  bool amsgrad = false;                    // Adam, AdamW
+  double rho = 0.9;                        // RMSprop, Adadelta (0.95)
+  bool centered = false;                   // RMSprop
+  double initial_accumulator_value = 0.1;  // Adagrad
+  // Shared by all (Keras' base optimizer); 0 means unset.
+  double weight_decay = 0.0;
+  double clipnorm = 0.0;
+  double clipvalue = 0.0;
+  double global_clipnorm = 0.0;
 };
 
 std::vector<std::string> optimizer_names();
 
 // Validates the configuration (throws std::invalid_argument) and returns how
-// many state values it keeps per parameter (SGD with momentum: 1, Adam: 2).
+// many state values it keeps per parameter (SGD with momentum: 1, Adam: 2,
+// Adam with amsgrad: 3, ...).
 int optimizer_state_per_param(const OptimizerConfig& config);
 
-// One update of params[0..n) from grads; state holds state_per_param * n
-// values (zero at the start); variables partition [0, n); iteration is
-// Keras' `iterations` before the step; learning_rate is this step's rate
-// (a schedule's value, else config.learning_rate).
+// Total state size for n parameters: state_per_param * n, plus the
+// optimizer's scalar variables (Nadam's u_product) at the end. Validates.
+std::size_t optimizer_state_size(const OptimizerConfig& config, std::size_t n);
+
+// Initial state (size optimizer_state_size): zeros, except Adagrad's
+// accumulators (initial_accumulator_value) and Nadam's u_product (1).
+template <class T>
+void optimizer_initialize_state(const OptimizerConfig& config, T* state, std::size_t n);
+
+// One update of params[0..n) from grads; state holds optimizer_state_size
+// values (initialised by optimizer_initialize_state); variables partition
+// [0, n) (used by clipnorm); iteration is Keras' `iterations` before the
+// step; learning_rate is this step's rate (a schedule's value, else
+// config.learning_rate).
 template <class T>
 void optimizer_step(const OptimizerConfig& config, T* params, const T* grads, T* state, std::size_t n,
                     const std::vector<Slice>& variables, long long iteration, double learning_rate);
