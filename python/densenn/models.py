@@ -549,7 +549,9 @@ class Sequential:
     def _one_batch(self, x, y, sample_weight, class_weight, return_dict, training):
         self._require_compiled("train_on_batch()" if training else "test_on_batch()")
         x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
-        data_pass = self._core.data_pass(x, y, w, x.shape[0], training=training, shuffle=False)
+        rates = self.optimizer._learning_rates(1) if training else []  # a schedule's value at this step
+        data_pass = self._core.data_pass(x, y, w, x.shape[0], training=training, shuffle=False,
+                                         learning_rates=rates)
         data_pass.run(1)
         self._optimizer_built = self._optimizer_built or training
         return self._result(self._logs(data_pass), return_dict)
@@ -607,8 +609,10 @@ class Sequential:
         non_trainable = int(self._core.state.size) if self._core is not None else 0
         optimizer_params = None
         if self._core is not None and self.compiled and self._optimizer_built:
-            # Keras counts the optimizer's variables: its state, plus iterations and learning_rate.
-            optimizer_params = int(self._core.optimizer_state.size) + 2
+            # Keras counts the optimizer's variables: its state, iterations, and learning_rate unless a schedule
+            # gives it.
+            scheduled = callable(self.optimizer._learning_rate)
+            optimizer_params = int(self._core.optimizer_state.size) + (1 if scheduled else 2)
         text = format_summary(
             self.name, rows, trainable + non_trainable + (optimizer_params or 0), trainable, non_trainable,
             optimizer_params=optimizer_params, line_length=line_length or default_line_length(),
