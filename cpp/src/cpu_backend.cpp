@@ -14,11 +14,11 @@ namespace {
 template <class T>
 using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Below this many multiply-adds (~8M) a product runs on one thread: starting
+// Below this many multiply-adds (~32M) a product runs on one thread: starting
 // and joining a team costs more than it saves, and far more when another
 // process holds a core and the team must wait for its thread to be scheduled (Eigen's own threading, which would
 // split products 50x smaller, is switched off with EIGEN_DONT_PARALLELIZE).
-constexpr double kParallelWork = 1 << 23;
+constexpr double kParallelWork = 1 << 25;
 
 template <class C, class A, class B>
 void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
