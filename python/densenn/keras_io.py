@@ -498,9 +498,12 @@ def load_keras(path, compile=True):
 # ---------------------------------------------------------------------------------------------- compile
 def _filtered(cls, config, where):
     """config restricted to what cls.__init__ takes (warning about the rest when set)."""
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return dict(config)
+    params = set(inspect.signature(cls.__init__).parameters)
+    if "kwargs" in params:  # what the class writes in its config is what it takes back
+        try:
+            params |= set(cls().get_config())
+        except (TypeError, ValueError):
+            return dict(config)
     kept = {k: v for k, v in config.items() if k in params}
     dropped = {k: v for k, v in config.items() if k not in params and v not in (None, False)}
     ignorable = {"is_legacy_optimizer", "jit_compile", "name"}  # Keras 2 bookkeeping
