@@ -14,7 +14,7 @@ h5py = pytest.importorskip("h5py")
 
 import densenn  # noqa: E402
 from densenn import Input, Sequential, layers  # noqa: E402
-from densenn.keras_io import compile_from_keras_config, load_keras, save_keras  # noqa: E402
+from densenn.keras_io import compile_from_keras_config, load_keras, read_keras_config, save_keras  # noqa: E402
 
 rng = np.random.default_rng(2024)
 N_IN = 6
@@ -274,6 +274,20 @@ def test_keras2_h5(tmp_path, style, as_bytes):
     check_predictions(model, spec)
 
 
+def test_keras3_zip_without_input_layer(tmp_path):
+    """An InputLayer-less Sequential: the input shape comes from build_input_shape / build_config."""
+    spec = _spec()
+    config = keras3_config(spec)
+    del config["config"]["layers"][0]
+    path = tmp_path / "m.keras"
+    write_keras_zip(path, spec, config)
+    check_predictions(load_keras(path), spec)
+    del config["config"]["build_input_shape"], config["build_config"]
+    write_keras_zip(path, spec, config)
+    with pytest.raises(ValueError, match="input shape"):
+        load_keras(path)
+
+
 def test_keras3_legacy_h5(tmp_path):
     spec = _spec()
     path = tmp_path / "m.h5"
@@ -345,6 +359,8 @@ def test_keras3_compile_config(tmp_path):
     y = np.eye(3)[rng.integers(0, 3, 16)]
     model.fit(x, y, epochs=1, verbose=0)  # trainable as loaded
     assert not load_keras(path, compile=False).compiled
+    config, compile_config, keras2 = read_keras_config(path)
+    assert config["class_name"] == "Sequential" and compile_config == KERAS3_COMPILE and not keras2
 
 
 def test_keras2_training_config(tmp_path):
@@ -357,6 +373,8 @@ def test_keras2_training_config(tmp_path):
     assert type(model.optimizer).__name__ == "SGD"
     assert model.optimizer.momentum == pytest.approx(0.9) and model.optimizer.nesterov
     assert model.metrics_names == ["loss", "accuracy"]
+    config, training_config, keras2 = read_keras_config(path)
+    assert training_config == KERAS2_TRAINING and keras2
 
 
 def test_compile_config_skips_what_densenn_lacks():

@@ -286,11 +286,13 @@ def model_from_keras_config(model_config, keras2=False):
         batch_shape = list(build_shape)
     if not layers:
         raise ValueError("The Keras model has no layers.")
+    if batch_shape is None:
+        raise ValueError("The Keras model config gives no input shape (the model was saved unbuilt): densenn "
+                         "needs it to place the weights.")
     model = Sequential(name=name if isinstance(name, str) and name else None)
-    if batch_shape is not None:
-        if any(d is None for d in batch_shape[1:]):
-            raise ValueError(f"Keras input shape {tuple(batch_shape)}: densenn needs fixed feature sizes.")
-        model.add(layers_module.InputLayer(batch_shape=batch_shape))
+    if any(d is None for d in batch_shape[1:]):
+        raise ValueError(f"Keras input shape {tuple(batch_shape)}: densenn needs fixed feature sizes.")
+    model.add(layers_module.InputLayer(batch_shape=batch_shape))
     for layer in layers:
         model.add(layer)
     return model
@@ -305,30 +307,29 @@ def _layer_weight_count(layer):
     return 0
 
 
-def _set_layer_weights(layer, arrays, source):
-    if layer.built:
-        expected = [w.shape for w in layer.get_weights()]
-    else:
-        expected = None
-    if expected is not None and len(arrays) != len(expected):
-        raise ValueError(f"{source}: layer {layer.name!r} ({type(layer).__name__}) has {len(arrays)} weight "
-                         f"arrays in the file, densenn expects {len(expected)}.")
-    for i, a in enumerate(arrays):
-        if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"{source}: weight {i} of layer {layer.name!r} has dtype {a.dtype}, not numbers.")
+def _assign_weights(layer, datasets, source):
+    """Reads a layer's weights from (path, h5py dataset) pairs into it, checking their number, dtype and
+    shape before reading anything (a file cannot make us allocate more than the layer's weights)."""
+    h5py = _h5py()
+    expected = [w.shape for w in layer.get_weights()]
+    what = f"layer {layer.name!r} ({type(layer).__name__})"
+    if len(datasets) != len(expected):
+        raise ValueError(f"{source}: {what} has {len(datasets)} weight arrays in the file, densenn expects "
+                         f"{len(expected)}.")
+    arrays = []
+    for (path, dataset), shape in zip(datasets, expected):
+        if not isinstance(dataset, h5py.Dataset):
+            raise ValueError(f"{source}: {path} is not an HDF5 dataset")
+        if dataset.dtype.kind not in "fiu":
+            raise ValueError(f"{source}: {path} has dtype {dataset.dtype}, expected numbers")
+        if tuple(dataset.shape) != tuple(shape):
+            raise ValueError(f"{source}: {path} has shape {tuple(dataset.shape)}, {what} expects shape "
+                             f"{tuple(shape)}.")
+        arrays.append(np.asarray(dataset[()]))
     try:
         layer.set_weights(arrays)
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
-
-
-def _read_dataset(dataset, where):
-    h5py = _h5py()
-    if not isinstance(dataset, h5py.Dataset):
-        raise ValueError(f"{where}: expected an HDF5 dataset")
-    if dataset.dtype.kind not in "fiu":
-        raise ValueError(f"{where}: dataset of dtype {dataset.dtype}, expected numbers")
-    return np.asarray(dataset[()])
 
 
 def _load_keras3_weights(model, h5file, source):
@@ -347,15 +348,15 @@ def _load_keras3_weights(model, h5file, source):
         n = _layer_weight_count(layer)
         group = root.get(group_name)
         variables = group.get("vars") if group is not None else None
-        keys = sorted(variables.keys(), key=lambda s: int(s) if s.isdigit() else -1) if variables is not None else []
+        keys = list(variables.keys()) if variables is not None else []
         if any(not key.isdigit() for key in keys):
             raise ValueError(f"{source}: unexpected entries {keys!r} in layers/{group_name}/vars")
+        keys.sort(key=int)
         if len(keys) != n:
             raise ValueError(f"{source}: layer {layer.name!r} ({type(layer).__name__}) expects {n} weight arrays at "
                              f"layers/{group_name}/vars, the file has {len(keys)}.")
         if n:
-            arrays = [_read_dataset(variables[key], f"{source}: layers/{group_name}/vars/{key}") for key in keys]
-            _set_layer_weights(layer, arrays, source)
+            _assign_weights(layer, [(f"layers/{group_name}/vars/{key}", variables[key]) for key in keys], source)
 
 
 def _decode(value):
@@ -376,19 +377,19 @@ def _load_legacy_weights(model, group, source):
         g = group[name]
         weight_names = [_decode(w) for w in g.attrs.get("weight_names", [])]
         if weight_names:
-            arrays = []
+            datasets = []
             for w in weight_names:
                 if w not in g:
                     raise ValueError(f"{source}: dataset {name}/{w} is missing")
-                arrays.append(_read_dataset(g[w], f"{source}: {name}/{w}"))
-            file_layers.append((name, arrays))
+                datasets.append((f"model_weights/{name}/{w}", g[w]))
+            file_layers.append((name, datasets))
     ours = [layer for layer in model.layers if _layer_weight_count(layer)]
     if len(file_layers) != len(ours):
         raise ValueError(f"{source}: the file has weights for {len(file_layers)} layers "
                          f"({', '.join(n for n, _ in file_layers) or 'none'}), the model has {len(ours)} layers "
                          f"with weights ({', '.join(layer.name for layer in ours) or 'none'}).")
-    for layer, (_, arrays) in zip(ours, file_layers):
-        _set_layer_weights(layer, arrays, source)
+    for layer, (_, datasets) in zip(ours, file_layers):
+        _assign_weights(layer, datasets, source)
 
 
 # ---------------------------------------------------------------------------------------------- reading
