@@ -123,3 +123,16 @@ def test_missing_onnx_gives_a_clear_import_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match="pip install onnx"):
         export_onnx(Sequential([Input(shape=(4,)), layers.Dense(2)]), tmp_path / "m.onnx")
+
+
+def test_model_export_is_keras_spelling(tmp_path):
+    """``model.export(path, format='onnx')`` (Keras 3's spelling) writes the same model as export_onnx."""
+    densenn.utils.set_random_seed(4)
+    model = Sequential([Input(shape=(5,)), layers.Dense(4, activation="relu"), layers.Dense(2, activation="softmax")])
+    x = np.random.default_rng(4).normal(size=(7, 5)).astype(np.float32)
+    model.export(str(tmp_path / "a.onnx"), format="onnx")
+    model.export(str(tmp_path / "b.onnx"))  # the format follows from the suffix
+    for name in ("a.onnx", "b.onnx"):
+        np.testing.assert_allclose(run(str(tmp_path / name), x), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="format='onnx' only"):
+        model.export(str(tmp_path / "m"), format="tf_saved_model")

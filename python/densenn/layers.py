@@ -310,7 +310,7 @@ class ReLU(Layer):
         super().__init__(name=name, **kwargs)
         self.max_value = None if max_value is None else _number(max_value, "ReLU max_value", low=0.0)
         self.negative_slope = _number(negative_slope, "ReLU negative_slope", low=0.0)
-        self.threshold = _number(threshold, "ReLU threshold")
+        self.threshold = _number(threshold, "ReLU threshold", low=0.0)  # Keras refuses negative thresholds too
 
     def _core_config(self, input_shape):
         options = {"alpha": self.negative_slope, "threshold": self.threshold}

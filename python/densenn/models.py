@@ -563,6 +563,18 @@ class Sequential:
         values = [logs["loss"]] + [logs[m.name] for m in self._compile_args[2]]
         return values[0] if len(values) == 1 else values
 
+    def export(self, filepath, format=None, opset=17, **kwargs):
+        """Writes the model for other runtimes: ``export('m.onnx', format='onnx')`` (ONNX opset 13-17, batch
+        dimension symbolic; needs the `onnx` package). Keras' other formats (TF SavedModel, ...) do not apply."""
+        if kwargs:
+            raise TypeError(f"export: unsupported arguments {sorted(kwargs)}")
+        if format is None and str(filepath).endswith(".onnx"):
+            format = "onnx"
+        if format != "onnx":
+            raise ValueError(f"export: densenn exports format='onnx' only, got format={format!r}")
+        from .onnx_export import export_onnx
+        export_onnx(self, filepath, opset=opset)
+
     def __call__(self, x, training=False):
         """``model(x)``: the outputs for one batch, as a NumPy array (inference mode)."""
         return self.predict_on_batch(x)
