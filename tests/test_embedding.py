@@ -200,3 +200,16 @@ def test_c_abi_checks_and_concurrent_predicts(tmp_path):
     out = _run([str(exe), str(tmp_path / "m.dnn"), str(tmp_path / "bad.dnn"), "16", "2000"],
                input="\n".join(" ".join(repr(float(v)) for v in row) for row in x))
     assert out.strip() == "OK"
+
+
+@needs_cc
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts allocations through glibc's __libc_malloc")
+def test_one_row_predict_allocates_nothing(tmp_path):
+    """After a warm-up call, one-row predicts through the C ABI make no heap allocation at all."""
+    import platform
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("counts allocations through glibc's __libc_malloc")
+    model = _model()
+    model.save(tmp_path / "m.dnn")
+    exe = _build_c(tmp_path, ROOT / "tests" / "embed" / "alloc_count.c", "alloc_count")
+    assert _run([str(exe), str(tmp_path / "m.dnn"), "1000"]).strip() == "0"

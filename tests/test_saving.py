@@ -441,6 +441,20 @@ def test_unknown_layers_and_lying_layer_tables(tmp_path):
         "no_params": (_spec([{"type": "dense", "units": 2}], [("state", f32(0, "float32"))]), "none"),
         "not_densenn_json": (_spec([], [("params", f32(0, "float32")), ("state", f32(0, "float32"))],
                                    meta={"format": "other"}), "not densenn"),
+        "json_layers_not_a_list": (_spec([], [("params", f32(0, "float32")), ("state", f32(0, "float32"))],
+                                         meta={"format": "densenn", "kind": "model",
+                                               "model": {"class_name": "Sequential", "config": {"layers": 3}}}),
+                                   "cannot be built"),
+        "json_lambda_layer": (_spec([], [("params", f32(0, "float32")), ("state", f32(0, "float32"))],
+                                    meta={"format": "densenn", "kind": "model", "model": {
+                                        "class_name": "Sequential", "config": {"layers": [
+                                            {"class_name": "Lambda", "config": {"function": "os.system"}}]}}}),
+                              "Unknown layer class 'Lambda'"),
+        "json_disagrees_with_table": (_spec([{"type": "dense", "units": 2}], [
+            ("params", f32(10, "float32")), ("state", f32(0, "float32"))], meta={
+                "format": "densenn", "kind": "model", "model": {"class_name": "Sequential", "config": {"layers": [
+                    {"class_name": "InputLayer", "config": {"batch_shape": [None, 4]}},
+                    {"class_name": "Dense", "config": {"units": 3}}]}}}), "disagree"),
     }
     paths = []
     for name, (spec, _) in cases.items():

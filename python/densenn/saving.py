@@ -209,6 +209,8 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
         model = Sequential.from_config(model_entry.get("config", {}))
         if model._core is None:
             model._build_for((int(data["input_dim"]),))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ModelFileError(f"'{path}': the model it describes cannot be built ({e}).") from None
     finally:
         config_module.set_floatx(previous)
     _check_same_layers(model, data, path)
@@ -217,7 +219,10 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
     c.state[:] = data["tensors"]["state"]
     training = data["training"]
     if training is not None:
-        c.rng_state = training[1]
+        try:
+            c.rng_state = training[1]
+        except ValueError as e:
+            raise ModelFileError(f"'{path}': {e}") from None
     if compile and meta.get("compile") is not None:
         entry = meta["compile"]
         try:
@@ -225,7 +230,7 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
                           loss=losses_module.get(entry["loss"]),
                           metrics=[_metric(m, path) for m in entry.get("metrics", [])],
                           weighted_metrics=[_metric(m, path) for m in entry.get("weighted_metrics", [])])
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, AttributeError) as e:
             raise ModelFileError(f"'{path}': its compile configuration is not valid ({e}).") from None
         saved = data["tensors"].get("optimizer_state")
         if meta.get("optimizer") is not None and saved is not None and training is not None:
