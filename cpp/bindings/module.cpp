@@ -9,8 +9,10 @@
 #include <cstring>
 #include <algorithm>
 #include <map>
+#include <limits>
 #include <optional>
 
+#include "densenn/model_file.hpp"
 #include "densenn/sequential.hpp"
 
 #ifdef _OPENMP
@@ -223,6 +225,14 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             model.optimizer().learning_rate = lr;
           })
       .def_property("iterations", &Model::iterations, &Model::set_iterations)
+      .def_property("rng_state", &Model::rng_state,
+                    [](Model& model, const std::vector<std::uint64_t>& words) {
+                      try {
+                        model.set_rng_state(words);
+                      } catch (const std::invalid_argument& e) {
+                        throw py::value_error(e.what());
+                      }
+                    })
       .def(
           "predict",
           [](const Model& model, const Array<T>& x, long batch_size) {
@@ -285,6 +295,97 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           "A pass over (x, y) in batches: one training epoch, or an evaluation.");
 }
 
+// ---------------------------------------------------------------- model files
+py::dict layer_dict(const LayerConfig& c) {
+  py::dict d;
+  d["type"] = c.type;
+  d["units"] = c.units;
+  d["activation"] = c.activation;
+  d["use_bias"] = c.use_bias;
+  d["options"] = c.options;
+  d["choices"] = c.choices;
+  return d;
+}
+
+// Writes a model file (model_file.hpp) atomically. `spec`: kind ('model' or
+// 'weights'), input_dim, layers (the core's layer dicts), json (str),
+// tensors (list of (name, 1-D float32/float64 array), all of one dtype),
+// training (None or (iterations, rng_state words)).
+void write_file(const std::string& path, const py::dict& spec, std::uint64_t fail_after_bytes, bool crash) {
+  ModelFile f;
+  const auto kind = spec["kind"].cast<std::string>();
+  require(kind == "model" || kind == "weights", "kind must be 'model' or 'weights'.");
+  f.kind = kind == "model" ? FileKind::model : FileKind::weights;
+  f.input_dim = spec["input_dim"].cast<long>();
+  for (auto layer : spec["layers"].cast<py::list>()) f.layers.push_back(layer_config(layer.cast<py::dict>()));
+  f.json = spec["json"].cast<std::string>();
+  if (!spec["training"].is_none()) {
+    auto training = spec["training"].cast<py::tuple>();
+    f.has_training_state = true;
+    f.iterations = training[0].cast<std::uint64_t>();
+    f.rng_state = training[1].cast<std::vector<std::uint64_t>>();
+  }
+  std::vector<py::array> keep;  // alive (and contiguous) while writing
+  bool f64 = false, first = true;
+  for (auto item : spec["tensors"].cast<py::list>()) {
+    auto pair = item.cast<py::tuple>();
+    py::array a = pair[1].cast<py::array>();
+    const bool native = a.dtype().byteorder() == '=' || a.dtype().byteorder() == '<';
+    const bool is64 = native && a.dtype().kind() == 'f' && a.itemsize() == 8;
+    const bool is32 = native && a.dtype().kind() == 'f' && a.itemsize() == 4;
+    require(is64 || is32, "tensors must be float32 or float64 arrays.");
+    require(first || is64 == f64, "all tensors must have the same dtype.");
+    f64 = is64;
+    first = false;
+    a = py::array::ensure(a, py::array::c_style);
+    keep.push_back(a);
+    f.tensors.push_back(Tensor{pair[0].cast<std::string>(), std::uint64_t(a.size()), a.data()});
+  }
+  f.dtype = f64 ? DType::float64 : DType::float32;
+  try {
+    py::gil_scoped_release release;
+    write_model_file(path, f, WriteFaults{fail_after_bytes, crash});
+  } catch (const ModelFileError& e) {
+    throw py::value_error(e.what());
+  }
+}
+
+// Reads and validates a model file: the layer table must build a network
+// whose sizes match the tensors'. Returns everything in it as a dict.
+py::dict read_file(const std::string& path) {
+  ModelFile f;
+  try {
+    py::gil_scoped_release release;
+    f = read_model_file(path);
+    try {
+      check_architecture(f);
+    } catch (const ModelFileError& e) {
+      throw ModelFileError("'" + path + "': " + e.what());
+    }
+  } catch (const ModelFileError& e) {
+    throw py::value_error(e.what());
+  }
+  py::dict d;
+  d["version"] = f.version;
+  d["kind"] = f.kind == FileKind::model ? "model" : "weights";
+  d["dtype"] = f.dtype == DType::float64 ? "float64" : "float32";
+  d["input_dim"] = f.input_dim;
+  py::list layers;
+  for (const LayerConfig& c : f.layers) layers.append(layer_dict(c));
+  d["layers"] = layers;
+  d["json"] = py::bytes(f.json);
+  d["training"] = f.has_training_state ? py::object(py::make_tuple(f.iterations, f.rng_state)) : py::object(py::none());
+  py::dict tensors;
+  for (const Tensor& t : f.tensors) {
+    if (f.dtype == DType::float64)
+      tensors[py::str(t.name)] = py::array_t<double>(py::ssize_t(t.count), static_cast<const double*>(t.data));
+    else
+      tensors[py::str(t.name)] = py::array_t<float>(py::ssize_t(t.count), static_cast<const float*>(t.data));
+  }
+  d["tensors"] = tensors;
+  return d;
+}
+
 bool cpu_supports_avx2_fma() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
@@ -312,6 +413,11 @@ PYBIND11_MODULE(DENSENN_MODULE, m) {
 #endif
     return sets;
   });
+  m.def("write_model_file", &write_file, py::arg("path"), py::arg("spec"),
+        py::arg("fail_after_bytes") = std::numeric_limits<std::uint64_t>::max(), py::arg("crash") = false,
+        "Writes a densenn model file atomically (fail_after_bytes/crash: test hooks simulating a failure).");
+  m.def("read_model_file", &read_file, py::arg("path"), "Reads and validates a densenn model file.");
+  m.def("model_file_version", [] { return kModelFileVersion; });
   m.def("activation_names", &activation_names);
   m.def("loss_names", &loss_names);
   m.def("optimizer_names", &optimizer_names);

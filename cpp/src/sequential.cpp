@@ -18,7 +18,7 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream) {
 
 template <class T>
 Sequential<T>::Sequential(long input_dim, const std::vector<LayerConfig>& configs, std::uint64_t seed)
-    : backend_(&cpu_backend<T>()), input_dim_(input_dim), shuffle_rng_(stream_seed(seed, 2)),
+    : backend_(&cpu_backend<T>()), input_dim_(input_dim), configs_(configs), shuffle_rng_(stream_seed(seed, 2)),
       noise_rng_(stream_seed(seed, 3)) {
   if (input_dim <= 0)
     throw std::invalid_argument("input dimension must be positive, got " + std::to_string(input_dim) + ".");
@@ -109,6 +109,43 @@ void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) cons
     const T* y = forward(ws, x + start * input_dim_, n, PassContext{});
     std::copy(y, y + n * out_cols, out + start * out_cols);
   }
+}
+
+template <class T>
+void Sequential<T>::predict(Workspace<T>& ws, const T* x, long rows, T* out) const {
+  if (rows <= 0) return;
+  if (ws.rows <= 0) reserve(ws, std::min(rows, 64L));
+  const long batch = ws.rows, out_cols = output_dim();
+  for (long start = 0; start < rows; start += batch) {
+    const long n = std::min(batch, rows - start);
+    const T* y = forward(ws, x + start * input_dim_, n, PassContext{});
+    std::copy(y, y + n * out_cols, out + start * out_cols);
+  }
+}
+
+template <class T>
+std::vector<std::uint64_t> Sequential<T>::rng_state() const {
+  std::vector<std::uint64_t> words(shuffle_rng_.state(), shuffle_rng_.state() + 4);
+  words.insert(words.end(), noise_rng_.state(), noise_rng_.state() + 4);
+  for (const auto& layer : layers_)
+    if (const Rng* rng = layer->own_rng()) words.insert(words.end(), rng->state(), rng->state() + 4);
+  return words;
+}
+
+template <class T>
+void Sequential<T>::set_rng_state(const std::vector<std::uint64_t>& words) {
+  const std::size_t expected = rng_state().size();
+  if (words.size() != expected)
+    throw std::invalid_argument("random generator state: expected " + std::to_string(expected) + " words, got " +
+                                std::to_string(words.size()) + ".");
+  shuffle_rng_.set_state(words.data());
+  noise_rng_.set_state(words.data() + 4);
+  std::size_t at = 8;
+  for (const auto& layer : layers_)
+    if (Rng* rng = layer->own_rng()) {
+      rng->set_state(words.data() + at);
+      at += 4;
+    }
 }
 
 template <class T>

@@ -13,7 +13,8 @@ from .models import Sequential
 
 __version__ = "0.1.0"
 __all__ = ["Sequential", "Input", "layers", "losses", "optimizers", "metrics", "callbacks", "initializers",
-           "regularizers", "utils", "config", "datasets", "build_info"]
+           "regularizers", "utils", "config", "datasets", "build_info", "get_include", "get_library",
+           "get_cmake_dir"]
 
 
 def build_info():
@@ -23,3 +24,32 @@ def build_info():
         "simd": _core.simd_instruction_sets(),
         "openmp_threads": _core.max_threads(),
     }
+
+
+# ---------------------------------------------------------------------- the embedded runtime
+def _installed(*parts):
+    """A file or folder the build installed in the package (looked up in every folder of the package,
+    which an editable install splits between the sources and site-packages)."""
+    import os
+    for base in __path__:
+        candidate = os.path.join(base, *parts)
+        if os.path.exists(candidate):
+            return os.path.abspath(candidate)
+    raise FileNotFoundError(f"densenn: {'/'.join(parts)} is not installed with this densenn "
+                            "(reinstall it: pip install densenn).")
+
+
+def get_include():
+    """The folder to add to a C/C++ compiler's include path for ``densenn/model.hpp`` and ``densenn/c_api.h``."""
+    return _installed("include")
+
+
+def get_library():
+    """The path of the shared library (libdensenn.so) that exports the C ABI and the C++ API."""
+    return _installed("lib", "libdensenn.so")
+
+
+def get_cmake_dir():
+    """The folder of densennConfig.cmake: ``cmake -DCMAKE_PREFIX_PATH=$(densenn config --cmakedir)``, then
+    ``find_package(densenn CONFIG REQUIRED)`` and ``target_link_libraries(app PRIVATE densenn::densenn)``."""
+    return _installed("lib", "cmake", "densenn")

@@ -1,4 +1,4 @@
-"""The ``densenn`` command: ``densenn demo``, ``densenn bench``, ``densenn info``."""
+"""The ``densenn`` command: ``densenn demo``, ``densenn bench``, ``densenn info``, ``densenn config``."""
 import argparse
 import sys
 import time
@@ -63,7 +63,25 @@ def main(argv=None):
     p_bench = sub.add_parser("bench", help="C++ vs NumPy benchmark on the course networks")
     p_bench.add_argument("--epochs", type=int, default=5)
     sub.add_parser("info", help="which build of the C++ core runs here")
+    p_config = sub.add_parser("config", help="where the embedded runtime (headers, library, CMake package) is")
+    where = p_config.add_mutually_exclusive_group(required=True)
+    where.add_argument("--cmakedir", action="store_true", help="the folder of densennConfig.cmake")
+    where.add_argument("--includedir", action="store_true", help="the include folder (densenn/c_api.h, ...)")
+    where.add_argument("--libdir", action="store_true", help="the folder of libdensenn.so")
+    where.add_argument("--library", action="store_true", help="the path of libdensenn.so")
     args = parser.parse_args(argv)
+    if args.command == "config":
+        import os
+        import densenn
+        if args.cmakedir:
+            print(densenn.get_cmake_dir())
+        elif args.includedir:
+            print(densenn.get_include())
+        elif args.libdir:
+            print(os.path.dirname(densenn.get_library()))
+        else:
+            print(densenn.get_library())
+        return 0
     if args.command == "demo":
         if args.epochs < 1:
             parser.error("--epochs must be at least 1")

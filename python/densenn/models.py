@@ -10,7 +10,7 @@ from ._summary import default_line_length, format_count, format_shape, format_su
 from .callbacks import CallbackList, History, ProgbarLogger
 from .layers import InputLayer, Layer, sample_shape, unique_name
 
-__all__ = ["Sequential", "model_from_json"]
+__all__ = ["Sequential", "model_from_json", "load_model"]
 
 # How long the C++ loop runs between returns to Python: long enough that
 # Python's share is negligible, short enough for a live bar and Ctrl-C.
@@ -661,6 +661,23 @@ class Sequential:
         return json.dumps({"module": "keras", "class_name": "Sequential", "config": self.get_config(),
                            "registered_name": None}, **kwargs)
 
+    # ------------------------------------------------------------------ saving (densenn/saving.py)
+    def save(self, filepath, overwrite=True, include_optimizer=True):
+        """Saves architecture, weights and (include_optimizer) the compile configuration and optimizer state
+        to a '.dnn' file (densenn's native format, readable from C/C++); atomic."""
+        from . import saving
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Saves the weights (and moving statistics) to a '.dnn' file."""
+        from . import saving
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Loads weights saved by save_weights (or save) into this model; shapes must match."""
+        from . import saving
+        saving.load_weights(self, filepath)
+
     def __repr__(self):
         return f"<Sequential name={self.name}, built={self.built}>"
 
@@ -685,6 +702,14 @@ class _DeferredFinal:
 
     def finish(self, steps, logs):
         self._progress.update(steps, logs, finalize=True)
+
+
+def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
+    """A model saved by ``model.save``: from a '.dnn' file (densenn's native format), or from a Keras
+    '.keras'/'.h5' file where this densenn reads them. With compile=True the model comes back compiled,
+    with its optimizer's state, so that fit() continues exactly where it stopped."""
+    from . import saving
+    return saving.load_model(filepath, compile=compile, custom_objects=custom_objects, safe_mode=safe_mode)
 
 
 def model_from_json(json_string):

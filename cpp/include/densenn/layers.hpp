@@ -72,6 +72,8 @@ class Layer {
   // Whether the penalty depends on the output (the loss then cannot fuse
   // with this layer's activation, whose output gradient it needs).
   virtual bool penalizes_output() const { return false; }
+  // A generator the layer owns (a seeded Dropout's), whose state a model file saves; null if none.
+  virtual Rng* own_rng() { return nullptr; }
 
   virtual void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) = 0;
   // grad holds dL/dy on entry (dL/d(pre-activation) when grad_is_logits) and
@@ -121,6 +123,7 @@ class Dropout final : public Layer<T> {
   // No seed: draw from the model's generator; else from the layer's own.
   Dropout(long dim, double rate, std::optional<std::uint64_t> seed);
   const char* type() const override { return "dropout"; }
+  Rng* own_rng() override { return own_rng_ ? &rng_ : nullptr; }
   long input_dim() const override { return dim_; }
   long output_dim() const override { return dim_; }
   long scratch_size(long rows) const override { return rows * dim_; }  // the scaled mask

@@ -27,6 +27,12 @@ class Rng {
     return result;
   }
 
+  // The generator's whole state (4 words), to save and restore it exactly.
+  const std::uint64_t* state() const { return s_; }
+  void set_state(const std::uint64_t* words) {
+    for (int i = 0; i < 4; ++i) s_[i] = words[i];
+  }
+
   // Uniform in [0, 1) with 53 random bits.
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 

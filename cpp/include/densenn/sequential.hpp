@@ -35,6 +35,8 @@ class Sequential {
   long input_dim() const { return input_dim_; }
   long output_dim() const { return layers_.empty() ? input_dim_ : layers_.back()->output_dim(); }
   const std::vector<std::unique_ptr<Layer<T>>>& layers() const { return layers_; }
+  // The configurations the layers were built from (what a model file stores).
+  const std::vector<LayerConfig>& layer_configs() const { return configs_; }
   // Each weight tensor (kernel, bias, ...) in the flat parameter buffer, in layer order.
   const std::vector<Slice>& variables() const { return variables_; }
 
@@ -57,10 +59,17 @@ class Sequential {
   long long iterations() const { return iterations_; }
   void set_iterations(long long n) { iterations_ = n; }
   Rng& shuffle_rng() { return shuffle_rng_; }
+  // Every generator's state (shuffling, training noise, then each layer's own), 4 words each, so a
+  // model file can resume training exactly; set_rng_state throws std::invalid_argument on a wrong size.
+  std::vector<std::uint64_t> rng_state() const;
+  void set_rng_state(const std::vector<std::uint64_t>& words);
   Backend<T>& backend() const { return *backend_; }
 
   // out (rows x output_dim) = model(x); thread-safe against other predicts.
   void predict(const T* x, long rows, T* out, long batch_size) const;
+  // The same with the caller's workspace, in batches of ws.rows rows (reserved for min(rows, 64) when
+  // empty): allocates nothing once ws is reserved, so one workspace per thread makes predicts allocation-free.
+  void predict(Workspace<T>& ws, const T* x, long rows, T* out) const;
 
   // One forward pass (and, when training, backward pass and optimizer step
   // at this learning rate) on a batch; returns the batch loss and adds the
@@ -83,6 +92,7 @@ class Sequential {
 
   Backend<T>* backend_;
   long input_dim_;
+  std::vector<LayerConfig> configs_;
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<Slice> variables_;
   Buffer<T> params_, grads_, state_, optimizer_state_;

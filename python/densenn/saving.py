@@ -1,0 +1,324 @@
+"""Saving and loading models in densenn's native format (``.dnn``).
+
+One binary file holds the architecture (the C++ core's layer table, which a C or C++ program reads without
+Python, and Keras' JSON description for Python), the weights, and optionally the compile configuration and
+the optimizer's state, so that training resumes exactly. The C++ core reads and writes the file (one
+implementation, also used by the embedded runtime); docs/model-format.md describes the layout.
+
+- ``model.save('m.dnn', include_optimizer=True)`` / ``densenn.models.load_model('m.dnn', compile=True)``
+- ``model.save_weights('w.dnn')`` / ``model.load_weights('w.dnn')``: the weights alone.
+
+Loading never executes code from the file, checks every size before allocating, and refuses unknown format
+versions, unknown layers and corrupted files with a :class:`ModelFileError` (a ``ValueError``). Saving is
+atomic: a temporary file in the same directory, fsync, rename; a failure leaves any old file intact.
+"""
+import json
+import os
+
+import numpy as np
+
+from . import config as config_module
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import optimizers as optimizers_module
+from ._core import core
+
+__all__ = ["ModelFileError", "save_model", "load_model", "save_weights", "load_weights", "NATIVE_SUFFIX"]
+
+NATIVE_SUFFIX = ".dnn"
+_FORMAT = "densenn"
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be read: not densenn's, truncated, corrupted, or from a newer densenn."""
+
+
+def _path(path, what):
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise ValueError(f"{what}: expected a file path, got {path!r}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path:
+        raise ValueError(f"{what}: the file path is empty.")
+    return path
+
+
+def _is_keras_path(path):
+    return path.endswith((".keras", ".h5", ".hdf5"))
+
+
+def _keras_io():
+    """The Keras interchange module, when this densenn has it."""
+    try:
+        from . import keras_io
+    except ImportError:
+        return None
+    return keras_io
+
+
+def _no_keras(path, what):
+    return ValueError(f"{what}: {path!r} names a Keras file (.keras/.h5), which this densenn build does not "
+                      f"read or write; use the native format, a path ending in '{NATIVE_SUFFIX}'.")
+
+
+def _require_native(path, what):
+    if not path.endswith(NATIVE_SUFFIX):
+        raise ValueError(f"{what}: the file name must end in '{NATIVE_SUFFIX}' (densenn's native format) "
+                         f"or '.keras'/'.h5' (Keras), got {path!r}.")
+
+
+def _core_layers(model):
+    """The core's layer configurations, exactly as the model's core was built from them."""
+    specs, shape = [], model._input_shape
+    for layer in model._layers:
+        specs.append(layer._core_config(shape))
+        shape = layer._output_shape(shape)
+    return specs
+
+
+def _normalized(spec):
+    """A layer configuration with every field present, to compare the Python and file descriptions."""
+    return {"type": spec.get("type", ""), "units": int(spec.get("units", 0) or 0),
+            "activation": spec.get("activation", "linear") or "linear", "use_bias": bool(spec.get("use_bias", True)),
+            "options": {k: float(v) for k, v in (spec.get("options") or {}).items()},
+            "choices": dict(spec.get("choices") or {})}
+
+
+def _require_built(model, what):
+    if model._core is None:
+        raise ValueError(f"{what}: the model is not built yet (give it an input shape, or fit/predict once).")
+
+
+def _write(path, spec, **faults):
+    try:
+        core.write_model_file(path, spec, **faults)
+    except ValueError as e:
+        raise ModelFileError(str(e)) from None
+
+
+def _read(path, what):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what}: no such file: {path!r}")
+    try:
+        data = core.read_model_file(path)
+    except ValueError as e:
+        raise ModelFileError(str(e)) from None
+    try:
+        meta = json.loads(data["json"].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ModelFileError(f"'{path}': its JSON description is not valid ({e}).") from None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise ModelFileError(f"'{path}': its JSON description is not densenn's.")
+    return data, meta
+
+
+def _compile_config(model):
+    """What compile() was given, as JSON-ready dicts (None when the model is not compiled)."""
+    if model._compile_args is None:
+        return None
+    optimizer, loss, metrics = model._compile_args
+
+    def metric_entry(compiled):
+        m = compiled.metric
+        if isinstance(m, metrics_module._AutoAccuracy):
+            return m.name  # 'accuracy' / 'acc': resolved from the shapes at compile time
+        return {"class_name": type(m).__name__, "config": m.get_config()}
+
+    return {"optimizer": optimizers_module.serialize(optimizer), "loss": losses_module.serialize(loss),
+            "metrics": [metric_entry(c) for c in metrics if not c.weighted],
+            "weighted_metrics": [metric_entry(c) for c in metrics if c.weighted]}
+
+
+def _metric(entry, where):
+    if isinstance(entry, str):
+        return metrics_module.get(entry)
+    classes = {cls.__name__: cls for cls in metrics_module._CLASSES}
+    if not isinstance(entry, dict) or entry.get("class_name") not in classes:
+        raise ModelFileError(f"{where}: unknown metric {entry!r}.")
+    return classes[entry["class_name"]].from_config(dict(entry.get("config") or {}))
+
+
+def _json_dumps(value, what):
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}: the model's configuration cannot be stored as JSON ({e}); a callable "
+                         "learning rate cannot be saved (use a LearningRateSchedule, or include_optimizer=False).") \
+            from None
+
+
+def _tensor(array, dtype):
+    return np.ascontiguousarray(array, dtype=dtype).ravel()
+
+
+# ---------------------------------------------------------------------- models
+def save_model(model, filepath, overwrite=True, include_optimizer=True, **faults):
+    """``model.save``: the native format for a path ending in '.dnn' (Keras' formats for '.keras'/'.h5'
+    where this densenn has them). ``faults`` are test hooks of the C++ writer (see model_file.hpp)."""
+    path = _path(filepath, "save")
+    if _is_keras_path(path):
+        keras_io = _keras_io()
+        if keras_io is None or faults:
+            raise _no_keras(path, "save")
+        if not overwrite and os.path.exists(path):
+            raise FileExistsError(f"save: {path!r} exists and overwrite=False.")
+        return keras_io.save_keras(model, path)
+    _require_native(path, "save")
+    _require_built(model, "save")
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"save: {path!r} exists and overwrite=False.")
+    c = model._core
+    compiled = _compile_config(model)
+    meta = {"format": _FORMAT, "kind": "model", "densenn_version": _version(),
+            "model": {"module": "keras", "class_name": "Sequential", "config": model.get_config(),
+                      "registered_name": None},
+            "compile": compiled,
+            "optimizer": None}
+    tensors = [("params", _tensor(c.params, model._dtype)), ("state", _tensor(c.state, model._dtype))]
+    if include_optimizer and compiled is not None:
+        meta["optimizer"] = {"built": bool(model._optimizer_built)}
+        tensors.append(("optimizer_state", _tensor(c.optimizer_state, model._dtype)))
+    spec = {"kind": "model", "input_dim": int(c.input_dim), "layers": _core_layers(model),
+            "json": _json_dumps(meta, "save"), "tensors": tensors,
+            "training": (int(c.iterations) if compiled is not None else 0, [int(w) for w in c.rng_state])}
+    _write(path, spec, **faults)
+
+
+def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
+    """A model saved by ``model.save``: architecture, weights and, with compile=True, the compile
+    configuration and the optimizer's state (so that ``fit`` continues exactly where it stopped)."""
+    path = _path(filepath, "load_model")
+    if _is_keras_path(path):
+        keras_io = _keras_io()
+        if keras_io is None:
+            raise _no_keras(path, "load_model")
+        return keras_io.load_keras(path, compile=compile)
+    data, meta = _read(path, "load_model")
+    if data["kind"] != "model" or meta.get("kind") != "model":
+        raise ValueError(f"load_model: '{path}' holds weights only (written by save_weights); build the model and "
+                         "call model.load_weights on it.")
+    from .models import Sequential
+    model_entry = meta.get("model")
+    if not isinstance(model_entry, dict) or model_entry.get("class_name") != "Sequential":
+        raise ModelFileError(f"'{path}': the file does not describe a Sequential model.")
+    previous = config_module.floatx()
+    config_module.set_floatx(data["dtype"])  # the file's float type, whatever the current default
+    try:
+        model = Sequential.from_config(model_entry.get("config", {}))
+        if model._core is None:
+            model._build_for((int(data["input_dim"]),))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ModelFileError(f"'{path}': the model it describes cannot be built ({e}).") from None
+    finally:
+        config_module.set_floatx(previous)
+    _check_same_layers(model, data, path)
+    c = model._core
+    c.params[:] = data["tensors"]["params"]
+    c.state[:] = data["tensors"]["state"]
+    training = data["training"]
+    if training is not None:
+        try:
+            c.rng_state = training[1]
+        except ValueError as e:
+            raise ModelFileError(f"'{path}': {e}") from None
+    if compile and meta.get("compile") is not None:
+        entry = meta["compile"]
+        try:
+            model.compile(optimizer=optimizers_module.deserialize(entry["optimizer"]),
+                          loss=losses_module.get(entry["loss"]),
+                          metrics=[_metric(m, path) for m in entry.get("metrics", [])],
+                          weighted_metrics=[_metric(m, path) for m in entry.get("weighted_metrics", [])])
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ModelFileError(f"'{path}': its compile configuration is not valid ({e}).") from None
+        saved = data["tensors"].get("optimizer_state")
+        if meta.get("optimizer") is not None and saved is not None and training is not None:
+            if saved.size != c.optimizer_state.size:
+                raise ModelFileError(f"'{path}': the optimizer state has {saved.size} values, the optimizer "
+                                     f"needs {c.optimizer_state.size}.")
+            c.optimizer_state[:] = saved
+            c.iterations = int(training[0])
+            model._optimizer_built = bool(meta["optimizer"].get("built", False))
+    return model
+
+
+def _check_same_layers(model, data, path):
+    ours = [_normalized(s) for s in _core_layers(model)]
+    theirs = [_normalized(s) for s in data["layers"]]
+    if ours != theirs or int(model._core.input_dim) != int(data["input_dim"]):
+        raise ModelFileError(f"'{path}': the file's layer table and its JSON description disagree.")
+    for name, size in (("params", model._core.params.size), ("state", model._core.state.size)):
+        if data["tensors"][name].size != size:
+            raise ModelFileError(f"'{path}': {name} has {data['tensors'][name].size} values, the model "
+                                 f"needs {size}.")
+
+
+# ---------------------------------------------------------------------- weights
+def _weights_layout(model):
+    """Each layer's name, class and weight shapes (trainable, then non-trainable), as save_weights stores it."""
+    layout = []
+    for layer, trainable, state in zip(model._layers, model._core.weight_shapes(), model._core.state_shapes()):
+        layout.append({"name": layer.name, "class_name": type(layer).__name__,
+                       "shapes": [list(map(int, s)) for s in list(trainable) + list(state)]})
+    return layout
+
+
+def save_weights(model, filepath, overwrite=True, **faults):
+    """``model.save_weights``: every layer's weights (and moving statistics) in the native format."""
+    path = _path(filepath, "save_weights")
+    if _is_keras_path(path):
+        raise _no_keras(path, "save_weights")
+    _require_native(path, "save_weights")
+    _require_built(model, "save_weights")
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"save_weights: {path!r} exists and overwrite=False.")
+    c = model._core
+    meta = {"format": _FORMAT, "kind": "weights", "densenn_version": _version(), "layers": _weights_layout(model)}
+    spec = {"kind": "weights", "input_dim": int(c.input_dim), "layers": _core_layers(model),
+            "json": _json_dumps(meta, "save_weights"),
+            "tensors": [("params", _tensor(c.params, model._dtype)), ("state", _tensor(c.state, model._dtype))],
+            "training": None}
+    _write(path, spec, **faults)
+
+
+def load_weights(model, filepath):
+    """``model.load_weights``: weights saved by save_weights (or save) into a model of the same architecture;
+    every shape is checked before anything is written."""
+    path = _path(filepath, "load_weights")
+    if _is_keras_path(path):
+        raise _no_keras(path, "load_weights")
+    _require_built(model, "load_weights")
+    data, meta = _read(path, "load_weights")
+    ours = _weights_layout(model)
+    if meta.get("kind") == "weights":
+        theirs = meta.get("layers")
+    else:  # a whole-model file: compare the layer tables
+        theirs = None
+        brief = [(s.get("type"), int(s.get("units", 0) or 0)) for s in data["layers"]]
+        if brief != [(s.get("type"), int(s.get("units", 0) or 0)) for s in _core_layers(model)] or \
+                int(data["input_dim"]) != int(model._core.input_dim):
+            raise ValueError(f"load_weights: '{path}' holds a model of a different architecture.")
+    if theirs is not None:
+        if not isinstance(theirs, list) or len(theirs) != len(ours):
+            raise ValueError(f"load_weights: '{path}' holds weights for {len(theirs) if isinstance(theirs, list) else '?'}"
+                             f" layers, the model has {len(ours)}.")
+        for mine, saved in zip(ours, theirs):
+            if not isinstance(saved, dict) or saved.get("shapes") != mine["shapes"]:
+                got = saved.get("shapes") if isinstance(saved, dict) else saved
+                name = saved.get("name") if isinstance(saved, dict) else "?"
+                raise ValueError(f"load_weights: layer {mine['name']!r} has weights of shapes "
+                                 f"{[tuple(s) for s in mine['shapes']]}, the file's layer {name!r} has "
+                                 f"{[tuple(s) for s in got] if isinstance(got, list) else got}.")
+    c = model._core
+    for name, size in (("params", c.params.size), ("state", c.state.size)):
+        if data["tensors"][name].size != size:
+            raise ValueError(f"load_weights: the file has {data['tensors'][name].size} {name} values, the model "
+                             f"needs {size}.")
+    c.params[:] = data["tensors"]["params"]
+    c.state[:] = data["tensors"]["state"]
+
+
+def _version():
+    from . import __version__
+    return __version__
