@@ -12,8 +12,8 @@ import numpy as np
 
 from ._progbar import Progbar
 
-__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ReduceLROnPlateau",
-           "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback"]
+__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
+           "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback"]
 
 
 def _print_msg(message):
@@ -266,6 +266,69 @@ class EarlyStopping(Callback):
         if self._maximize:
             return value - self.min_delta > reference
         return value + self.min_delta < reference
+
+
+# --------------------------------------------------------------------------- ModelCheckpoint
+
+class ModelCheckpoint(Callback):
+    """Saves the model (or its weights) at the end of every epoch, or only when `monitor` improves.
+
+    `filepath` may hold Keras' placeholders, e.g. ``'ckpt-{epoch:02d}-{val_loss:.2f}.keras'``. Models save in
+    the model's formats: '.keras' (read by Keras 3) or densenn's '.dnn'; weights (``save_weights_only``) in
+    '.dnn'. (Keras 3 writes weights to '.weights.h5'.)"""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        if save_freq != "epoch":
+            raise ValueError(f"ModelCheckpoint: densenn saves once per epoch (save_freq='epoch'), got {save_freq!r}")
+        suffixes = (".dnn",) if save_weights_only else (".keras", ".dnn")
+        if not self.filepath.endswith(suffixes):
+            raise ValueError(f"ModelCheckpoint: with save_weights_only={save_weights_only}, the filepath must end "
+                             f"in {' or '.join(map(repr, suffixes))}. Received: filepath={self.filepath}")
+        if mode not in ("auto", "min", "max"):
+            warnings.warn(f"ModelCheckpoint mode {mode} is unknown, fallback to auto mode.", stacklevel=2)
+            mode = "auto"
+        self.monitor, self.verbose, self.mode = monitor, verbose, mode
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.initial_value_threshold = initial_value_threshold
+        self.best = initial_value_threshold
+
+    def on_train_begin(self, logs=None):
+        self._maximize = _higher_is_better(self.monitor, self.model) if self.mode == "auto" \
+            else self.mode == "max"
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        try:
+            filepath = self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as e:
+            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: {e}') from None
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=2)
+            else:
+                best = "None" if self.best is None else f"{self.best:.5f}"
+                improved = self.best is None or (current > self.best if self._maximize else current < self.best)
+                if not improved:
+                    if self.verbose > 0:
+                        _print_msg(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {best}")
+                    return
+                if self.verbose > 0:
+                    _print_msg(f"\nEpoch {epoch + 1}: {self.monitor} improved from {best} to {current:.5f}, "
+                               f"saving model to {filepath}")
+                self.best = current
+        elif self.verbose > 0:
+            _print_msg(f"\nEpoch {epoch + 1}: saving model to {filepath}")
+        directory = os.path.dirname(filepath)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        if self.save_weights_only:
+            self.model.save_weights(filepath)
+        else:
+            self.model.save(filepath)
 
 
 # --------------------------------------------------------------------------- ReduceLROnPlateau

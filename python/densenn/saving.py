@@ -158,6 +158,9 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, **faults
     """``model.save``: the native format for a path ending in '.dnn' (Keras' formats for '.keras'/'.h5'
     where this densenn has them). ``faults`` are test hooks of the C++ writer (see model_file.hpp)."""
     path = _path(filepath, "save")
+    if path.endswith((".h5", ".hdf5")):  # densenn reads Keras' legacy HDF5 files but writes '.keras'
+        raise ValueError(f"save: densenn writes Keras files in the '.keras' format (which Keras 3 reads), not the "
+                         f"legacy HDF5 format; use a path ending in '.keras' (or '.dnn'), got {path!r}.")
     if _is_keras_path(path):
         keras_io = _keras_io()
         if keras_io is None or faults:
