@@ -34,6 +34,16 @@ def _numeric_array(value, argument):
     return array
 
 
+def _all_finite(array, chunk_elements=1 << 20):
+    """np.isfinite(array).all() over slices of rows, so checking a large x costs no copy of it."""
+    if array.dtype.kind in "biu":
+        return True
+    if array.ndim == 0 or array.size == 0:
+        return bool(np.isfinite(array).all())
+    rows = max(1, chunk_elements * len(array) // array.size)
+    return all(np.isfinite(array[i:i + rows]).all() for i in range(0, len(array), rows))
+
+
 class Sequential:
     """``Sequential([Input(shape=(784,)), Dense(100, activation='sigmoid'), Dense(10, activation='softmax')])``."""
 
@@ -300,10 +310,10 @@ class Sequential:
             raise ValueError(f"{argument}: expected at least one feature per sample, got shape {x.shape}")
         if need_rows and x.shape[0] == 0:
             raise ValueError(f"{argument}: expected at least one sample, got an empty array of shape {x.shape}")
-        if not np.all(np.isfinite(x)):
+        if not _all_finite(x):
             raise ValueError(f"{argument} contains NaN or Inf values.")
         converted = np.ascontiguousarray(x, dtype=self._dtype if self.built else config.floatx())
-        if not np.all(np.isfinite(converted)):  # float64 values beyond float32's range
+        if converted is not x and not _all_finite(converted):  # float64 values beyond float32's range
             raise ValueError(f"{argument} has values too large for {converted.dtype}.")
         return converted
 
@@ -359,7 +369,7 @@ class Sequential:
     def _prepare_y(self, y, argument):
         rows, out = y.shape[0], self._core.output_dim
         loss = self._compile_args[1].core_name
-        if not np.all(np.isfinite(y)):
+        if not _all_finite(y):
             raise ValueError(f"{argument} contains NaN or Inf values.")
         if loss == "sparse_categorical_crossentropy":
             if not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
