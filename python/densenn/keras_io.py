@@ -22,7 +22,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import warnings
 import zipfile
 
@@ -33,6 +32,7 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from ._core import core
+from ._files import atomic_write
 from .models import Sequential
 
 __all__ = ["load_keras", "save_keras", "compile_from_keras_config", "read_keras_config"]
@@ -696,23 +696,8 @@ def save_keras(model, path):
                 group.create_dataset(str(i), data=np.asarray(w, dtype=np.float32))
     weights = buffer.getvalue()
 
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".densenn-", suffix=".keras.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-                archive.writestr("metadata.json", json.dumps(metadata))
-                archive.writestr("config.json", json.dumps(config))
-                archive.writestr("model.weights.h5", weights)
-            out.flush()
-            os.fsync(out.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600: give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, ".keras.tmp") as out:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr("metadata.json", json.dumps(metadata))
+            archive.writestr("config.json", json.dumps(config))
+            archive.writestr("model.weights.h5", weights)

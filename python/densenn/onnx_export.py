@@ -17,11 +17,11 @@ Needs the optional ``onnx`` package (``pip install onnx``; ``pip install onnxrun
 """
 import math
 import os
-import tempfile
 
 import numpy as np
 
 from . import layers as layers_module
+from ._files import atomic_write
 
 __all__ = ["export_onnx"]
 
@@ -204,20 +204,6 @@ def export_onnx(model, path, opset=17):
     data = onnx_model.SerializeToString()
 
     path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".densenn-", suffix=".onnx.tmp", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, ".onnx.tmp") as out:
+        out.write(data)
     return path
