@@ -134,6 +134,15 @@ OptimizerConfig optimizer_config(const py::dict& d) {
   return c;
 }
 
+// A writable NumPy view of one of the model's flat buffers; the model stays
+// alive while the view exists (the buffers never move after construction,
+// compile() aside, which the Python side follows with fresh views).
+template <class T, Buffer<T>& (Sequential<T>::*buffer)()>
+py::array_t<T> buffer_view(py::object self) {
+  Buffer<T>& v = (self.cast<Sequential<T>&>().*buffer)();
+  return py::array_t<T>({py::ssize_t(v.size())}, {py::ssize_t(sizeof(T))}, v.data(), self);
+}
+
 template <class T>
 void check_matrix(const Array<T>& a, const char* name, long rows, long cols) {
   require(a.ndim() == 2 && a.shape(0) == rows && a.shape(1) == cols,
@@ -194,21 +203,9 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
              return shapes;
            })
       // Views of the flat buffers; the model stays alive while a view exists.
-      .def_property_readonly("params",
-                             [](py::object self) {
-                               auto& v = self.cast<Model&>().params();
-                               return py::array_t<T>({py::ssize_t(v.size())}, {py::ssize_t(sizeof(T))}, v.data(), self);
-                             })
-      .def_property_readonly("state",
-                             [](py::object self) {
-                               auto& v = self.cast<Model&>().state();
-                               return py::array_t<T>({py::ssize_t(v.size())}, {py::ssize_t(sizeof(T))}, v.data(), self);
-                             })
-      .def_property_readonly("optimizer_state",
-                             [](py::object self) {
-                               auto& v = self.cast<Model&>().optimizer_state();
-                               return py::array_t<T>({py::ssize_t(v.size())}, {py::ssize_t(sizeof(T))}, v.data(), self);
-                             })
+      .def_property_readonly("params", buffer_view<T, &Model::params>)
+      .def_property_readonly("state", buffer_view<T, &Model::state>)
+      .def_property_readonly("optimizer_state", buffer_view<T, &Model::optimizer_state>)
       .def(
           "compile",
           [](Model& model, const py::dict& loss, const py::dict& optimizer, const std::vector<py::dict>& metrics) {
