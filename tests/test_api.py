@@ -751,3 +751,17 @@ def test_evaluate_callbacks_get_test_hooks():
     result = model.evaluate(X, Y, batch_size=16, verbose=0, callbacks=[recorder], return_dict=True)
     assert recorder.batches == 4
     assert recorder.ends == [pytest.approx(result)]
+
+
+def test_training_flushes_denormals_only_inside_the_core():
+    """The core trains with subnormals flushed to zero (they are 10-100x slower on x86) and gives the
+    caller's floating-point mode back: NumPy still sees subnormals after fit and predict."""
+    tiny = np.float32(1e-40)  # a float32 subnormal
+    assert tiny * np.float32(1) != 0
+    model = Sequential([Input(shape=(4,)), Dense(3, activation="relu"), Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    model.fit(x, x[:, :1], epochs=2, verbose=0)
+    model.predict(x, verbose=0)
+    assert np.array([tiny], np.float32)[0] * np.float32(1) != 0
+    assert np.float32(1e-38) / np.float32(1000) != 0

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "densenn/backend.hpp"
+#include "denormals.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -47,6 +48,7 @@ void product(const A& a, const B& b, C& c, bool accumulate) {
   const long block = (extent / threads + 15) / 16 * 16;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int t = 0; t < threads; ++t) {
+    FlushDenormals flush;  // the team's threads too, as the caller's
     const long start = std::min(extent, t * block);
     const long size = t + 1 == threads ? extent - start : std::min(block, extent - start);
     if (size <= 0) continue;

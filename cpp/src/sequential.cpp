@@ -1,5 +1,7 @@
 #include "densenn/sequential.hpp"
 
+#include "denormals.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <numeric>
@@ -100,6 +102,7 @@ const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const P
 
 template <class T>
 void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) const {
+  FlushDenormals flush;
   Workspace<T> ws;  // per call, so concurrent predicts never share buffers
   batch_size = std::max(1L, std::min(batch_size, rows));
   reserve(ws, batch_size);
@@ -114,6 +117,7 @@ void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) cons
 template <class T>
 void Sequential<T>::predict(Workspace<T>& ws, const T* x, long rows, T* out) const {
   if (rows <= 0) return;
+  FlushDenormals flush;
   if (ws.rows <= 0) reserve(ws, std::min(rows, 64L));
   const long batch = ws.rows, out_cols = output_dim();
   for (long start = 0; start < rows; start += batch) {
@@ -227,6 +231,7 @@ long DataPass<T>::run(long max_steps, double max_seconds) {
   // The targets' width and the metric states were sized for the compiled loss and metrics.
   if (model_.compile_count() != compile_count_)
     throw std::logic_error("The model was compiled again while a training or evaluation pass was running.");
+  FlushDenormals flush;
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   Workspace<T>& ws = model_.training_workspace();
