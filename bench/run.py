@@ -1,29 +1,19 @@
-"""Runs the C++-vs-NumPy benchmark (densenn.benchmark) and writes the table to bench/results/.
+"""Runs the benchmark suite (densenn.benchmark) and writes its results to bench/results/.
 
-    python bench/run.py [--epochs 5]
+    python bench/run.py [--workloads W1,W2,W3,W4,predict,scaling] [--runners densenn,numpy,torch,keras,sklearn]
+                        [--epochs 5] [--quick] [--out DIR]
+
+Writes benchmark.md (the tables), summary.md (a paragraph for the README), results.json (raw numbers) and,
+with matplotlib installed, training.png and scaling.png. --quick prints only, unless --out is given, so a
+smoke run never overwrites the real results.
 """
-import argparse
-import datetime
 import pathlib
+import sys
 
 from densenn import benchmark
 
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=5)
-    args = parser.parse_args()
-    rows = benchmark.run_all(epochs=args.epochs)
-    table = benchmark.markdown_table(rows)
-    out = pathlib.Path(__file__).parent / "results" / "cpp_vs_numpy.md"
-    out.parent.mkdir(exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out.write_text(f"# densenn (C++) vs the NumPy reference\n\nMeasured {stamp} with `python bench/run.py "
-                   f"--epochs {args.epochs}`: training samples/s (median of {args.epochs} epochs after a warm-up), "
-                   f"each runner in its own process.\n\n{table}\n")
-    print(table)
-    print(f"\nwritten to {out}")
-
-
 if __name__ == "__main__":
-    main()
+    argv = sys.argv[1:]
+    results = pathlib.Path(__file__).resolve().parent / "results"
+    sys.exit(benchmark.main(argv, default_out=None if "--quick" in argv else str(results),
+                            prog="python bench/run.py"))

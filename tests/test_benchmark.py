@@ -1,0 +1,60 @@
+"""The benchmark suite runs end to end (quick mode, densenn and NumPy), and its "same optimizer, same data"
+claim holds: from the same initial weights, one unshuffled epoch gives the same loss in every runner.
+No timing assertions: speed is what the suite reports, not what the tests check."""
+import importlib.util
+import json
+
+import pytest
+
+from densenn import benchmark
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    res = benchmark.run_suite(["W1", "W2", "W3", "predict", "scaling"], ["densenn", "numpy"], quick=True,
+                              scaling_rows=[500], log=lambda msg: None)
+    out = tmp_path_factory.mktemp("bench")
+    written = benchmark.write_results(res, str(out), "pytest", log=lambda msg: None)
+    return res, out, written
+
+
+def test_quick_suite_writes_the_table(quick):
+    res, out, written = quick
+    assert res["errors"] == []
+    table = (out / "benchmark.md").read_text()
+    for text in ("| W1:", "| W2:", "| W3:", "densenn / best other", "predict 1 row", "Scaling"):
+        assert text in table
+    assert {"benchmark.md", "summary.md", "results.json"} <= set(written)
+    assert json.loads((out / "results.json").read_text())["train"]["W1"]["densenn"]["samples_per_s"] > 0
+    assert "densenn trains" in (out / "summary.md").read_text()
+    scaled = res["scaling"]["densenn"][0]
+    assert scaled["rows"] == 500 and scaled["peak_mb"] > 0 and scaled["input_mb"] > 0
+
+
+def test_densenn_and_numpy_agree_on_the_loss(quick):
+    res = quick[0]
+    assert set(res["check"]) == {"W1", "W2", "W3"}
+    for name, row in res["check"].items():
+        ours, ref = row["densenn"], row["numpy"]
+        assert ours["before"] == pytest.approx(ref["before"], rel=1e-5), name  # same weights, same forward
+        assert ours["after"] == pytest.approx(ref["after"], rel=1e-4), name  # same optimizer step, same data
+        assert ours["after"] != pytest.approx(ours["before"], rel=1e-4), name  # training did something
+
+
+@pytest.mark.parametrize("runner", ["torch", "keras", "sklearn"])
+def test_optional_runners_agree_with_numpy(runner):
+    if not benchmark.runner_available(runner):
+        pytest.skip(f"{runner} is not installed")
+    jobs = [{"task": "check", "workload": w, "rows": 256} for w in ("W1", "W3")]  # SGD + softmax, Adam + sigmoid
+    results = benchmark.spawn(runner, jobs)["results"]
+    for job, result in zip(jobs, results):
+        assert "error" not in result, result
+        ref = benchmark._job_check("numpy", job)
+        assert result["before"] == pytest.approx(ref["before"], rel=1e-5), job["workload"]
+        assert result["after"] == pytest.approx(ref["after"], rel=1e-4), job["workload"]
+
+
+def test_cli_options_are_checked():
+    with pytest.raises(SystemExit):
+        benchmark.main(["--runners", "densenn,tensorflow"])
+    assert importlib.util.find_spec("densenn.cli") is not None
