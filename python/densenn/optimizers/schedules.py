@@ -66,52 +66,42 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _RateDecay(LearningRateSchedule):
+    """The arguments ExponentialDecay and InverseTimeDecay share, and their progress step / decay_steps
+    (floored with staircase=True)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+        super().__init__()
+        cls = type(self).__name__
+        self.initial_learning_rate = _finite(initial_learning_rate, "initial_learning_rate", cls)
+        self.decay_steps = _decay_steps(decay_steps, cls)
+        self.decay_rate = _finite(decay_rate, "decay_rate", cls)
+        self.staircase = bool(staircase)
+        self.name = cls if name is None else name
+
+    def _progress(self, step):
+        p = _steps(step) / float(self.decay_steps)
+        return np.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RateDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with ``staircase=True`` the
     exponent is ``floor(step / decay_steps)``."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
-        super().__init__()
-        cls = type(self).__name__
-        self.initial_learning_rate = _finite(initial_learning_rate, "initial_learning_rate", cls)
-        self.decay_steps = _decay_steps(decay_steps, cls)
-        self.decay_rate = _finite(decay_rate, "decay_rate", cls)
-        self.staircase = bool(staircase)
-        self.name = name
-
     def __call__(self, step):
-        p = _steps(step) / float(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return _result(float(self.initial_learning_rate) * np.power(float(self.decay_rate), p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return _result(float(self.initial_learning_rate) * np.power(float(self.decay_rate), self._progress(step)))
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``; with ``staircase=True``
     ``step / decay_steps`` is floored."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        super().__init__()
-        cls = type(self).__name__
-        self.initial_learning_rate = _finite(initial_learning_rate, "initial_learning_rate", cls)
-        self.decay_steps = _decay_steps(decay_steps, cls)
-        self.decay_rate = _finite(decay_rate, "decay_rate", cls)
-        self.staircase = bool(staircase)
-        self.name = name
-
     def __call__(self, step):
-        p = _steps(step) / float(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return _result(float(self.initial_learning_rate) / (1.0 + float(self.decay_rate) * p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return _result(float(self.initial_learning_rate) / (1.0 + float(self.decay_rate) * self._progress(step)))
 
 
 class PolynomialDecay(LearningRateSchedule):
