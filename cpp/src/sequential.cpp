@@ -102,16 +102,10 @@ const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const P
 
 template <class T>
 void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) const {
-  FlushDenormals flush;
+  if (rows <= 0) return;
   Workspace<T> ws;  // per call, so concurrent predicts never share buffers
-  batch_size = std::max(1L, std::min(batch_size, rows));
-  reserve(ws, batch_size);
-  const long out_cols = output_dim();
-  for (long start = 0; start < rows; start += batch_size) {
-    const long n = std::min(batch_size, rows - start);
-    const T* y = forward(ws, x + start * input_dim_, n, PassContext{});
-    std::copy(y, y + n * out_cols, out + start * out_cols);
-  }
+  reserve(ws, std::max(1L, std::min(batch_size, rows)));
+  predict(ws, x, rows, out);  // in batches of ws.rows
 }
 
 template <class T>
