@@ -629,16 +629,18 @@ print(len({o.tobytes() for o in outputs}))
 """
 
 
-def _avx2_build_available():
+def _build_runs_here(isa):
     loader = importlib.import_module("densenn._core")  # (densenn._core is the loaded module itself)
-    return loader.core.isa == "x86-64-v3" or loader._baseline.cpu_supports_avx2_fma()
+    try:
+        importlib.import_module(dict(loader._BUILDS)[isa])
+    except ImportError:  # a DENSENN_BASELINE_ONLY development build
+        return False
+    return loader._baseline.cpu_supports(isa)
 
 
-@pytest.mark.parametrize("isa", [
-    "baseline",
-    pytest.param("x86-64-v3", marks=[
-        pytest.mark.skipif(not _avx2_build_available(), reason="no AVX2/FMA build on this machine")]),
-])
+@pytest.mark.parametrize("isa", ["baseline"] + [
+    pytest.param(isa, marks=pytest.mark.skipif(not _build_runs_here(isa), reason=f"no {isa} build or CPU here"))
+    for isa in ("x86-64-v3", "x86-64-v4")])
 def test_repeated_predict_is_bit_identical(isa):
     env = {**os.environ, "DENSENN_ISA": isa}
     out = subprocess.run([sys.executable, "-c", _REPEATED_PREDICT], capture_output=True, text=True, env=env,

@@ -12,6 +12,7 @@ the worst case seen), while asserting that training moved the weights by far mor
 skipped / repeated batch cannot hide below the tolerance.  Epoch losses agree to ~1e-7
 relative (we ask rtol 1e-5), and so do predictions from equal weights.
 """
+import importlib
 import os
 import platform
 import subprocess
@@ -368,7 +369,7 @@ def test_shuffled_full_batch_epoch_matches_reference(mnist):
     assert_weights_close(model.get_weights(), ref.weights)
 
 
-# ----------------------------------------------------------------------------- baseline (non-AVX2) build
+# ----------------------------------------------------------------------------- the other instruction-set builds
 
 _CHILD = textwrap.dedent("""
     import sys
@@ -376,7 +377,7 @@ _CHILD = textwrap.dedent("""
     import densenn
     from densenn import Input, Sequential, layers, optimizers
 
-    assert densenn.build_info()["isa"] == "x86-64", densenn.build_info()
+    assert densenn.build_info()["isa"] == sys.argv[3], densenn.build_info()
     data = np.load(sys.argv[1])
     out = {}
 
@@ -407,9 +408,26 @@ on_x86_64 = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd
                                 reason="the baseline build is x86-64 only")
 
 
-@pytest.fixture(scope="module")
-def baseline_run(mnist, tmp_path_factory):
-    """Runs the baseline build in a child process once; returns (parent's inputs, child's outputs)."""
+def _other_build(isa):
+    """The build for isa where this CPU runs it and it is not the one loaded here (else the test is skipped)."""
+    loader = importlib.import_module("densenn._core")
+    if isa == "x86-64":
+        return "baseline"
+    if isa == loader.core.isa or not loader._baseline.cpu_supports(isa):
+        pytest.skip(f"the {isa} build is the one loaded here or cannot run here")
+    try:
+        importlib.import_module(dict(loader._BUILDS)[isa])
+    except ImportError:
+        pytest.skip(f"no {isa} build (DENSENN_BASELINE_ONLY)")
+    return isa
+
+
+@pytest.fixture(scope="module", params=["x86-64", "x86-64-v3"])
+def baseline_run(request, mnist, tmp_path_factory):
+    """Runs another instruction-set build (the portable baseline, and AVX2 where AVX-512 is loaded here) in a
+    child process once; returns (parent's inputs, child's outputs)."""
+    isa = request.param
+    env_isa = _other_build(isa)
     x, labels = mnist
     y = densenn.utils.to_categorical(labels, 10)
     densenn.utils.set_random_seed(3)
@@ -419,8 +437,8 @@ def baseline_run(mnist, tmp_path_factory):
     folder = tmp_path_factory.mktemp("baseline")
     inputs, output = folder / "inputs.npz", folder / "outputs.npz"
     np.savez(inputs, x=x, y=y, sx=sx, sy=sy, repeats=REPEATS, **{f"w{i}": w for i, w in enumerate(initial)})
-    env = {**os.environ, "DENSENN_ISA": "baseline"}
-    child = subprocess.run([sys.executable, "-c", _CHILD, str(inputs), str(output)], env=env, cwd=folder,
+    env = {**os.environ, "DENSENN_ISA": env_isa}
+    child = subprocess.run([sys.executable, "-c", _CHILD, str(inputs), str(output), isa], env=env, cwd=folder,
                            capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stderr
     with np.load(output) as data:

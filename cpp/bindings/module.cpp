@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <Eigen/Core>
+#include <cmath>
 #include <cstring>
 #include <algorithm>
 #include <map>
@@ -249,6 +250,25 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           },
           py::arg("x"), py::arg("batch_size") = 32)
       .def(
+          "predict_ready",
+          // The lean path of small predicts (model(x), predict_on_batch, predict): one batch from an array that
+          // needs no conversion (C-contiguous, the model's dtype, shape (1..max_rows, input_dim), all finite),
+          // or None for anything else, which the Python front then converts, validates and explains.
+          [](const Model& model, py::handle x, long max_rows) -> py::object {
+            if (!py::isinstance<Array<T>>(x)) return py::none();
+            const auto a = py::reinterpret_borrow<Array<T>>(x);
+            if (a.ndim() != 2 || a.shape(1) != model.input_dim() || a.shape(0) < 1 || a.shape(0) > max_rows)
+              return py::none();
+            const long rows = long(a.shape(0));
+            const T* in = a.data();
+            for (long i = 0, n = rows * model.input_dim(); i < n; ++i)
+              if (!std::isfinite(in[i])) return py::none();
+            Array<T> out({py::ssize_t(rows), py::ssize_t(model.output_dim())});
+            model.predict(in, rows, out.mutable_data(), rows);  // (microseconds: the GIL stays held)
+            return std::move(out);
+          },
+          py::arg("x"), py::arg("max_rows"))
+      .def(
           "compute_gradients",
           [](py::object self, const Array<T>& x, const Array<T>& y, std::optional<Array<T>> w) {
             Model& model = self.cast<Model&>();
@@ -383,12 +403,20 @@ py::dict read_file(const std::string& path) {
   return d;
 }
 
-bool cpu_supports_avx2_fma() {
+// Whether this CPU (and OS) can run a module built for the x86-64 level `isa`.
+bool cpu_supports(const std::string& isa) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                  __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("movbe");
+  if (isa == "x86-64-v3") return v3;
+  if (isa == "x86-64-v4")
+    return v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl");
+  return isa == "x86-64";
 #else
-  return false;
+  return isa == DENSENN_ISA;
 #endif
 }
 
@@ -399,14 +427,17 @@ PYBIND11_MODULE(DENSENN_MODULE, m) {
   bind_model<float>(m, "SequentialF32", "DataPassF32");
   bind_model<double>(m, "SequentialF64", "DataPassF64");
   m.attr("isa") = DENSENN_ISA;
-  m.def("cpu_supports_avx2_fma", &cpu_supports_avx2_fma, "Whether this CPU (and OS) can run the AVX2+FMA build.");
+  m.def("cpu_supports", &cpu_supports, py::arg("isa"),
+        "Whether this CPU (and OS) can run the module built for isa ('x86-64', 'x86-64-v3', 'x86-64-v4').");
   m.def("simd_instruction_sets", [] {
     std::string sets = Eigen::SimdInstructionSetsInUse();
+#if !defined(EIGEN_VECTORIZE_AVX512)  // (Eigen's AVX512 string already names AVX2 and FMA)
 #ifdef EIGEN_VECTORIZE_AVX2
     sets += ", AVX2";
 #endif
 #ifdef EIGEN_VECTORIZE_FMA
     sets += ", FMA";
+#endif
 #endif
     return sets;
   });

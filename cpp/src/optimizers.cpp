@@ -7,6 +7,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "denormals.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace densenn {
 namespace {
 
@@ -264,9 +270,9 @@ enum class Clip { none, scale, value };
 // Weight decay, then the update, over [begin, end), block by block; the
 // gradient is scaled (clipnorm, global_clipnorm) or clamped (clipvalue) first.
 template <class T>
-void update_range(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* params, const T* grads, T* state,
-                  std::size_t n, std::size_t begin, std::size_t end, Clip clip, T clip_numerator,
-                  T clip_denominator) {
+void update_blocks(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* params, const T* grads, T* state,
+                   std::size_t n, std::size_t begin, std::size_t end, Clip clip, T clip_numerator,
+                   T clip_denominator) {
   alignas(64) T clipped[kBlock];
   alignas(64) T scratch[kBlock];
   const bool decay = c.weight_decay != 0;
@@ -287,6 +293,34 @@ void update_range(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* p
       v = v - v * s.weight_decay * s.lr;
     }
     update_block(c, kind, s, params, g, state, n, off, len, scratch);
+  }
+}
+
+// Large buffers are memory-bound (an Adam step over W4's 6.3M parameters moves
+// ~180 MB), so from this many values on, each OpenMP thread updates its own run
+// of whole blocks. The update is element-wise: results do not depend on the split.
+constexpr std::size_t kParallelValues = std::size_t(1) << 20;
+
+template <class T>
+void update_range(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* params, const T* grads, T* state,
+                  std::size_t n, std::size_t begin, std::size_t end, Clip clip, T clip_numerator,
+                  T clip_denominator) {
+  int threads = 1;
+#ifdef _OPENMP
+  if (end - begin >= kParallelValues) threads = omp_get_max_threads();
+#endif
+  if (threads <= 1) {
+    update_blocks(c, kind, s, params, grads, state, n, begin, end, clip, clip_numerator, clip_denominator);
+    return;
+  }
+  const std::size_t blocks = (end - begin + kBlock - 1) / kBlock;
+  const std::size_t run = (blocks + std::size_t(threads) - 1) / std::size_t(threads) * kBlock;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int t = 0; t < threads; ++t) {
+    FlushDenormals flush;  // the team's threads too, as the caller's
+    const std::size_t first = std::min(end, begin + std::size_t(t) * run), last = std::min(end, first + run);
+    if (first < last)
+      update_blocks(c, kind, s, params, grads, state, n, first, last, clip, clip_numerator, clip_denominator);
   }
 }
 

@@ -103,17 +103,47 @@ const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const P
 template <class T>
 void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) const {
   if (rows <= 0) return;
-  Workspace<T> ws;  // per call, so concurrent predicts never share buffers
-  reserve(ws, std::max(1L, std::min(batch_size, rows)));
-  predict(ws, x, rows, out);  // in batches of ws.rows
+  const long batch = std::max(1L, std::min(batch_size, rows));
+  // Batches of up to kPooledRows rows take a workspace from the pool (a new one
+  // when every pooled one is in use by a concurrent predict), so a warm predict
+  // allocates nothing; larger ones allocate theirs and free it after.
+  constexpr long kPooledRows = 256;
+  std::unique_ptr<Workspace<T>> ws;
+  if (batch <= kPooledRows) {
+    std::lock_guard<std::mutex> lock(predict_pool_mutex_);
+    if (!predict_pool_.empty()) {
+      ws = std::move(predict_pool_.back());
+      predict_pool_.pop_back();
+    }
+  }
+  if (!ws) ws = std::make_unique<Workspace<T>>();
+  struct GiveBack {  // also when forward throws
+    const Sequential& model;
+    std::unique_ptr<Workspace<T>>& ws;
+    ~GiveBack() {
+      if (ws->rows > kPooledRows) return;
+      std::lock_guard<std::mutex> lock(model.predict_pool_mutex_);
+      try {
+        model.predict_pool_.push_back(std::move(ws));
+      } catch (...) {  // no memory for the pool's slot: drop the workspace
+      }
+    }
+  } give_back{*this, ws};
+  reserve(*ws, batch);
+  predict_batches(*ws, x, rows, out, batch);
 }
 
 template <class T>
 void Sequential<T>::predict(Workspace<T>& ws, const T* x, long rows, T* out) const {
   if (rows <= 0) return;
-  FlushDenormals flush;
   if (ws.rows <= 0) reserve(ws, std::min(rows, 64L));
-  const long batch = ws.rows, out_cols = output_dim();
+  predict_batches(ws, x, rows, out, ws.rows);
+}
+
+template <class T>
+void Sequential<T>::predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch) const {
+  FlushDenormals flush;
+  const long out_cols = output_dim();
   for (long start = 0; start < rows; start += batch) {
     const long n = std::min(batch, rows - start);
     const T* y = forward(ws, x + start * input_dim_, n, PassContext{});

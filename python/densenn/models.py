@@ -44,6 +44,10 @@ def _all_finite(array, chunk_elements=1 << 20):
     return all(np.isfinite(array[i:i + rows]).all() for i in range(0, len(array), rows))
 
 
+# Batches up to this size skip the Python-side checks when they need no conversion (the core checks them).
+_LEAN_PREDICT_ROWS = 256
+
+
 class Sequential:
     """``Sequential([Input(shape=(784,)), Dense(100, activation='sigmoid'), Dense(10, activation='softmax')])``."""
 
@@ -523,6 +527,10 @@ class Sequential:
         """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs)."""
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         verbose = self._verbose(verbose)
+        if not verbose and callbacks is None:
+            out = self._predict_ready(x, batch_size)
+            if out is not None:
+                return out
         x = self._prepare_x(x)
         self._ensure_built(x)
         x = self._flat(x)
@@ -590,10 +598,20 @@ class Sequential:
         return self.predict_on_batch(x)
 
     def predict_on_batch(self, x):
+        out = self._predict_ready(x, _LEAN_PREDICT_ROWS)
+        if out is not None:
+            return out
         x = self._prepare_x(x)
         self._ensure_built(x)
         x = self._flat(x)
         return self._core.predict(x, max(1, x.shape[0])).reshape(len(x), *self.output_shape[1:])
+
+    def _predict_ready(self, x, max_rows):
+        """The outputs for one batch of at most max_rows rows that needs no conversion or reshaping, straight from
+        the core (a few microseconds); None for anything else, which the full path converts and validates."""
+        if self._core is None or len(self._input_shape) != 1:
+            return None
+        return self._core.predict_ready(x, min(max_rows, _LEAN_PREDICT_ROWS))
 
     @staticmethod
     def _callback_list(callbacks):

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,8 @@ class Sequential {
   void set_rng_state(const std::vector<std::uint64_t>& words);
   Backend<T>& backend() const { return *backend_; }
 
-  // out (rows x output_dim) = model(x); thread-safe against other predicts.
+  // out (rows x output_dim) = model(x), in batches of batch_size rows; thread-safe against other predicts.
+  // Reuses pooled workspaces: once warm, allocates nothing.
   void predict(const T* x, long rows, T* out, long batch_size) const;
   // The same with the caller's workspace, in batches of ws.rows rows (reserved for min(rows, 64) when
   // empty): allocates nothing once ws is reserved, so one workspace per thread makes predicts allocation-free.
@@ -86,6 +88,7 @@ class Sequential {
 
  private:
   const T* forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const;
+  void predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch) const;
   void backward(Workspace<T>& ws, const T* x, const T* pred, const T* y, const T* w, long rows);
   // The layers' regularization penalties for the batch in ws (added to the loss, as Keras does).
   double penalty(const Workspace<T>& ws, long rows) const;
@@ -105,6 +108,8 @@ class Sequential {
   long long iterations_ = 0;
   Rng shuffle_rng_, noise_rng_;
   Workspace<T> train_ws_;
+  mutable std::mutex predict_pool_mutex_;
+  mutable std::vector<std::unique_ptr<Workspace<T>>> predict_pool_;  // idle workspaces of finished predicts
 };
 
 // One pass over a data set in batches (an epoch of training, or an
