@@ -322,6 +322,46 @@ def test_predict_returns_float32_of_shape_n_out():
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
 
 
+@pytest.mark.parametrize("floatx", ["float32", "float64"])
+def test_lean_predict_path_gives_the_full_paths_numbers(floatx):
+    # Small batches that need no conversion go straight to the core (models.Sequential._predict_ready); every
+    # other input takes the converting, validating path. Both must give the same numbers, batch for batch.
+    densenn.config.set_floatx(floatx)
+    try:
+        model = Sequential([Input(shape=(4,)), Dense(8, activation="tanh"), Dense(3, activation="softmax")])
+    finally:
+        densenn.config.set_floatx("float32")
+    x = X[:40].astype(floatx)
+    full = np.concatenate([model._core.predict(x[i:i + 32], 32) for i in (0, 32)])  # the batched core call
+    assert model._predict_ready(x[:32], 32) is not None  # (the lean path is really taken)
+    for got in (model.predict(x, verbose=0), model.predict(np.asfortranarray(x), verbose=0),
+                model.predict(x.tolist(), verbose=0)):
+        assert got.dtype == np.dtype(floatx) and got.shape == (40, 3)
+        np.testing.assert_array_equal(got, full)
+    for rows in (1, 7, 32):
+        np.testing.assert_array_equal(model(x[:rows]), model._core.predict(x[:rows], rows))
+        np.testing.assert_array_equal(model.predict_on_batch(x[:rows]), model._core.predict(x[:rows], rows))
+        np.testing.assert_array_equal(model.predict(x[:rows], batch_size=5, verbose=0),
+                                      model._core.predict(x[:rows], 5))
+    # what the lean path does not take: other dtypes, strides, ranks, widths, too many rows, non-finite values
+    wrong_dtype = x[:2].astype(np.float64 if floatx == "float32" else np.float32)
+    for other in (wrong_dtype, x[:4:2], x[:2, None], x[:2, :3], np.tile(x, (8, 1)), np.full((1, 4), np.nan, floatx)):
+        assert model._predict_ready(other, 256) is None
+    with pytest.raises(ValueError, match=r"^x contains NaN or Inf values\.$"):
+        model(np.full((1, 4), np.inf, floatx))
+    with pytest.raises(ValueError, match=r"^x: the model expects 4 features"):
+        model.predict_on_batch(x[:2, :3])
+
+
+def test_lean_predict_path_respects_multi_dimensional_inputs():
+    model = Sequential([Input(shape=(2, 3)), layers.Flatten(), Dense(2)])
+    x = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
+    assert model._predict_ready(x.reshape(2, 6), 256) is None  # (n, 6) is not a batch of (2, 3) samples
+    np.testing.assert_array_equal(model(x), model._core.predict(x.reshape(2, 6), 2))
+    with pytest.raises(ValueError, match=r"^x: expected a 3-D array"):
+        model.predict(x.reshape(2, 6), verbose=0)
+
+
 # ----------------------------------------------------------------------------- fit / History
 
 def test_fit_returns_history():
