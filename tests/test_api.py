@@ -332,7 +332,7 @@ def test_lean_predict_path_gives_the_full_paths_numbers(floatx):
     finally:
         densenn.config.set_floatx("float32")
     x = X[:40].astype(floatx)
-    full = np.concatenate([model._core.predict(x[i:i + 32], 32) for i in (0, 32)])  # the batched core call
+    full = model._core.predict(x, 32)  # what the full path asks of the core
     assert model._predict_ready(x[:32], 32) is not None  # (the lean path is really taken)
     for got in (model.predict(x, verbose=0), model.predict(np.asfortranarray(x), verbose=0),
                 model.predict(x.tolist(), verbose=0)):
@@ -676,6 +676,43 @@ def _build_runs_here(isa):
     except ImportError:  # a DENSENN_BASELINE_ONLY development build
         return False
     return loader._baseline.cpu_supports(isa)
+
+
+_LARGE_PREDICT = """
+import hashlib
+import numpy as np
+from densenn import Sequential, Input, utils
+from densenn.layers import Dense
+utils.set_random_seed(5)
+model = Sequential([Input(shape=(16,)), Dense(1500, activation='relu'), Dense(1000, activation='tanh'), Dense(4)])
+x = np.random.default_rng(1).normal(size=(3000, 16)).astype(np.float32)
+out = model.predict(x, verbose=0)
+np.save('out.npy', out)
+print(hashlib.sha256(out.tobytes()).hexdigest())
+"""
+
+
+def test_large_predict_runs_passes_in_parallel_with_the_same_numbers(tmp_path):
+    # 3,000 rows of a ~1M-weight net: passes of ~400 rows (1M activation values), on both threads when there
+    # are two; each row's numbers do not depend on the thread count or on which thread computed it.
+    digests = []
+    for threads in ("1", "2"):
+        run = subprocess.run([sys.executable, "-c", _LARGE_PREDICT], capture_output=True, text=True, timeout=300,
+                             cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": threads})
+        assert run.returncode == 0, run.stderr
+        digests.append(run.stdout.strip())
+    assert digests[0] == digests[1]
+    out = np.load(tmp_path / "out.npy")
+    # against single-row predicts of the same model (same seed) and the weights in NumPy
+    utils.set_random_seed(5)
+    model = Sequential([Input(shape=(16,)), Dense(1500, activation="relu"), Dense(1000, activation="tanh"),
+                        Dense(4)])
+    x = np.random.default_rng(1).normal(size=(3000, 16)).astype(np.float32)
+    for row in (0, 399, 400, 1234, 2999):
+        np.testing.assert_allclose(out[row:row + 1], model(x[row:row + 1]), rtol=1e-5, atol=1e-5)
+    w = [a.astype(np.float64) for a in model.get_weights()]
+    h = np.tanh(np.maximum(x @ w[0] + w[1], 0) @ w[2] + w[3])
+    np.testing.assert_allclose(out, h @ w[4] + w[5], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("isa", ["baseline"] + [

@@ -4,22 +4,13 @@
 
 #include "densenn/backend.hpp"
 #include "denormals.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "threading.hpp"
 
 namespace densenn {
 namespace {
 
 template <class T>
 using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-// Below this many multiply-adds (~32M) a product runs on one thread: starting
-// and joining a team costs more than it saves, and far more when another
-// process holds a core and the team must wait for its thread to be scheduled (Eigen's own threading, which would
-// split products 50x smaller, is switched off with EIGEN_DONT_PARALLELIZE).
-constexpr double kParallelWork = 1 << 25;
 
 template <class C, class A, class B>
 void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
@@ -34,10 +25,7 @@ void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
 template <class A, class B, class C>
 void product(const A& a, const B& b, C& c, bool accumulate) {
   const long m = c.rows(), n = c.cols(), k = a.cols();
-  int threads = 1;
-#ifdef _OPENMP
-  if (double(m) * double(n) * double(k) >= kParallelWork) threads = omp_get_max_threads();
-#endif
+  const int threads = threads_for(double(m) * double(n) * double(k));
   if (threads <= 1) {
     multiply_into(c, a, b, accumulate);
     return;

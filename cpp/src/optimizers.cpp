@@ -8,10 +8,7 @@
 #include <string>
 
 #include "denormals.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "threading.hpp"
 
 namespace densenn {
 namespace {
@@ -297,18 +294,14 @@ void update_blocks(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* 
 }
 
 // Large buffers are memory-bound (an Adam step over W4's 6.3M parameters moves
-// ~180 MB), so from this many values on, each OpenMP thread updates its own run
-// of whole blocks. The update is element-wise: results do not depend on the split.
-constexpr std::size_t kParallelValues = std::size_t(1) << 20;
+// ~180 MB), so each thread updates its own run of whole blocks. The update is
+// element-wise: results do not depend on the split. (~32 flops per value.)
 
 template <class T>
 void update_range(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* params, const T* grads, T* state,
                   std::size_t n, std::size_t begin, std::size_t end, Clip clip, T clip_numerator,
                   T clip_denominator) {
-  int threads = 1;
-#ifdef _OPENMP
-  if (end - begin >= kParallelValues) threads = omp_get_max_threads();
-#endif
+  const int threads = threads_for(32.0 * double(end - begin));
   if (threads <= 1) {
     update_blocks(c, kind, s, params, grads, state, n, begin, end, clip, clip_numerator, clip_denominator);
     return;

@@ -1,9 +1,11 @@
 #include "densenn/sequential.hpp"
 
 #include "denormals.hpp"
+#include "threading.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <numeric>
 #include <stdexcept>
 
@@ -91,6 +93,18 @@ void Sequential<T>::reserve(Workspace<T>& ws, long rows) const {
 }
 
 template <class T>
+void Sequential<T>::reserve_forward(Workspace<T>& ws, long rows) const {
+  if (rows <= ws.rows) return;
+  ws.rows = rows;
+  ws.outputs.resize(layers_.size());
+  ws.scratch.resize(layers_.size());
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    ws.outputs[i].resize(std::size_t(rows * layers_[i]->output_dim()));
+    ws.scratch[i].resize(std::size_t(layers_[i]->scratch_size(rows)));
+  }
+}
+
+template <class T>
 const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const {
   const T* in = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
@@ -101,36 +115,69 @@ const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const P
 }
 
 template <class T>
-void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) const {
-  if (rows <= 0) return;
-  const long batch = std::max(1L, std::min(batch_size, rows));
-  // Batches of up to kPooledRows rows take a workspace from the pool (a new one
-  // when every pooled one is in use by a concurrent predict), so a warm predict
-  // allocates nothing; larger ones allocate theirs and free it after.
-  constexpr long kPooledRows = 256;
-  std::unique_ptr<Workspace<T>> ws;
-  if (batch <= kPooledRows) {
+std::unique_ptr<Workspace<T>> Sequential<T>::take_predict_workspace() const {
+  {
     std::lock_guard<std::mutex> lock(predict_pool_mutex_);
     if (!predict_pool_.empty()) {
-      ws = std::move(predict_pool_.back());
+      std::unique_ptr<Workspace<T>> ws = std::move(predict_pool_.back());
       predict_pool_.pop_back();
+      return ws;
     }
   }
-  if (!ws) ws = std::make_unique<Workspace<T>>();
-  struct GiveBack {  // also when forward throws
-    const Sequential& model;
-    std::unique_ptr<Workspace<T>>& ws;
-    ~GiveBack() {
-      if (ws->rows > kPooledRows) return;
-      std::lock_guard<std::mutex> lock(model.predict_pool_mutex_);
-      try {
-        model.predict_pool_.push_back(std::move(ws));
-      } catch (...) {  // no memory for the pool's slot: drop the workspace
+  return std::make_unique<Workspace<T>>();  // every pooled one is in use by a concurrent predict
+}
+
+template <class T>
+void Sequential<T>::give_back_predict_workspace(std::unique_ptr<Workspace<T>> ws) const noexcept {
+  std::lock_guard<std::mutex> lock(predict_pool_mutex_);
+  try {
+    predict_pool_.push_back(std::move(ws));
+  } catch (...) {  // no memory for the pool's slot: drop the workspace
+  }
+}
+
+template <class T>
+void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) const {
+  if (rows <= 0) return;
+  // Rows per forward pass: batch_size, or more, up to ~1M activation values (4 MB in float32): a layer's
+  // weights are then packed once for many rows instead of once per 32, and the result does not depend on
+  // batch_size beyond rounding, as in Keras, where batch_size only bounds memory.
+  long widths = 0;
+  for (const auto& layer : layers_) widths += layer->output_dim();
+  const long pooled_rows = std::max(1L, (1L << 20) / std::max(widths, 1L));
+  const long pass_rows = std::max(1L, std::min(rows, std::max(batch_size, pooled_rows)));
+  const long passes = (rows + pass_rows - 1) / pass_rows;
+  // Several passes run in parallel, each on its own workspace, when there is work enough for threads
+  // (each row's numbers are the same whichever thread computes it).
+  const double work = double(rows) * double(std::max<std::size_t>(params_.size(), 1));
+  const int threads = passes > 1 ? int(std::min<long>(threads_for(work), passes)) : 1;
+  std::exception_ptr error;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    FlushDenormals flush;  // the team's threads too
+    try {
+      std::unique_ptr<Workspace<T>> ws = take_predict_workspace();
+      struct GiveBack {  // also when forward throws; one grown past ~1M values by a large batch_size is freed
+        const Sequential& model;
+        std::unique_ptr<Workspace<T>>& ws;
+        long pooled_rows;
+        ~GiveBack() {
+          if (ws->rows <= pooled_rows) model.give_back_predict_workspace(std::move(ws));
+        }
+      } give_back{*this, ws, pooled_rows};
+      reserve_forward(*ws, pass_rows);
+#pragma omp for schedule(dynamic)
+      for (long pass = 0; pass < passes; ++pass) {
+        const long start = pass * pass_rows;
+        predict_batches(*ws, x + start * input_dim_, std::min(pass_rows, rows - start), out + start * output_dim(),
+                        pass_rows);
       }
+    } catch (...) {
+#pragma omp critical(densenn_predict_error)
+      if (!error) error = std::current_exception();
     }
-  } give_back{*this, ws};
-  reserve(*ws, batch);
-  predict_batches(*ws, x, rows, out, batch);
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 template <class T>

@@ -66,8 +66,9 @@ class Sequential {
   void set_rng_state(const std::vector<std::uint64_t>& words);
   Backend<T>& backend() const { return *backend_; }
 
-  // out (rows x output_dim) = model(x), in batches of batch_size rows; thread-safe against other predicts.
-  // Reuses pooled workspaces: once warm, allocates nothing.
+  // out (rows x output_dim) = model(x), in passes of batch_size rows or more (up to ~1M activation values),
+  // several passes in parallel when large; thread-safe against other predicts. Reuses pooled workspaces:
+  // once warm, allocates nothing unless batch_size asks for passes larger than ~1M activation values.
   void predict(const T* x, long rows, T* out, long batch_size) const;
   // The same with the caller's workspace, in batches of ws.rows rows (reserved for min(rows, 64) when
   // empty): allocates nothing once ws is reserved, so one workspace per thread makes predicts allocation-free.
@@ -89,6 +90,10 @@ class Sequential {
  private:
   const T* forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const;
   void predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch) const;
+  // Sizes only what forward passes use (layer outputs and scratch): predict's pooled workspaces.
+  void reserve_forward(Workspace<T>& ws, long rows) const;
+  std::unique_ptr<Workspace<T>> take_predict_workspace() const;
+  void give_back_predict_workspace(std::unique_ptr<Workspace<T>> ws) const noexcept;
   void backward(Workspace<T>& ws, const T* x, const T* pred, const T* y, const T* w, long rows);
   // The layers' regularization penalties for the batch in ws (added to the loss, as Keras does).
   double penalty(const Workspace<T>& ws, long rows) const;
