@@ -27,7 +27,7 @@ def _positive_int(value, argument, allow_zero=False):
 def _numeric_array(value, argument):
     """Any array-like of numbers as an ndarray (no copy where it already is one); strings, objects, ragged
     lists and masked arrays with masked values are refused."""
-    if np.ma.is_masked(value):
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
         raise ValueError(f"{argument}: expected an array of numbers, got a masked array with masked values "
                          f"(fill them first, e.g. {argument}.filled(0))")
     try:
@@ -87,15 +87,14 @@ def _check_model_size(input_shape, layers, specs):
     if width > _MAX_SIZE:
         raise ValueError(f"input shape {(None, *input_shape)}: {width} features per sample is more than densenn's "
                          f"limit of 2**40")
-    shape, total = input_shape, 0
+    total = 0
     for layer, spec in zip(layers, specs):
-        shape = layer._output_shape(shape)
-        out = math.prod(shape)
-        pieces = int(spec.get("options", {}).get("pieces", 1))
-        total += (width + 4) * out * pieces  # at least the layer's weights and moving statistics
-        if out > _MAX_SIZE or total > _MAX_SIZE:
-            raise ValueError(f"{type(layer).__name__} {layer.name!r}: {width} inputs and {out} outputs make the model "
-                             f"larger than densenn's limit of 2**40 weights")
+        out = spec.get("units") or width
+        columns = spec.get("units", 0) * int(spec.get("options", {}).get("pieces", 1))  # Dense, Maxout
+        total += (width + 1) * columns + 4 * width  # an upper bound on the layer's weights and statistics
+        if total > _MAX_SIZE:
+            raise ValueError(f"{type(layer).__name__} {layer.name!r}: {width} inputs and {out} outputs make the "
+                             f"model larger than densenn's limit of 2**40 weights")
         width = out
 
 
