@@ -8,7 +8,6 @@ import importlib.util
 import os
 import re
 import tempfile
-import textwrap
 import warnings
 
 import numpy as np
