@@ -1,6 +1,7 @@
 """The Sequential model, as in ``keras.Sequential``: a stack of layers whose
 training, evaluation and prediction run in the C++ core."""
 import json
+import math
 
 import numpy as np
 
@@ -24,14 +25,45 @@ def _positive_int(value, argument, allow_zero=False):
 
 
 def _numeric_array(value, argument):
-    """Any array-like of numbers as an ndarray; strings, objects and ragged lists are refused."""
+    """Any array-like of numbers as an ndarray (no copy where it already is one); strings, objects, ragged
+    lists and masked arrays with masked values are refused."""
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        raise ValueError(f"{argument}: expected an array of numbers, got a masked array with masked values "
+                         f"(fill them first, e.g. {argument}.filled(0))")
     try:
         array = np.asarray(value)
-    except ValueError as e:  # ragged nested lists
+    except (ValueError, TypeError, RuntimeError) as e:  # ragged nested lists, tensors that refuse NumPy
         raise ValueError(f"{argument}: expected a rectangular array of numbers ({e})") from None
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{argument}: expected numbers, got an array of dtype {array.dtype}")
     return array
+
+
+def _converted(array, dtype, argument, copy=False):
+    """`array` as a C-contiguous array of `dtype` (no copy when it already is one, unless `copy`), checked to
+    be finite: NaN/Inf in the data, and values beyond the range of `dtype`, are refused."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow in the cast is reported below
+            converted = np.array(array, dtype=dtype, order="C", copy=True) if copy \
+                else np.ascontiguousarray(array, dtype=dtype)
+    except MemoryError as e:  # e.g. a huge view with zero strides that cannot be made contiguous
+        raise MemoryError(f"{argument}: {e}") from None
+    if not _all_finite(converted):
+        raise _nonfinite_error(converted, argument, original=array)
+    return converted
+
+
+def _nonfinite_error(array, argument, original=None):
+    """The ValueError for an array holding NaN or Inf, with the first one's value (in `original`, the data
+    before a cast, where a finite value may have become Inf) and place."""
+    index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+    where = f"row {index[0]}" + (f", column {index[1]}" if len(index) == 2 else "") if len(index) <= 2 \
+        else f"index {index}"
+    value = (array if original is None else original)[index].item()
+    if np.isfinite(value):
+        return ValueError(f"{argument} has values too large for {array.dtype}: expected magnitudes up to "
+                          f"{np.finfo(array.dtype).max:.4g}, got {value!r} at {where}")
+    return ValueError(f"{argument} contains NaN or Inf values: expected finite numbers, got {value!r} at {where}")
 
 
 def _all_finite(array, chunk_elements=1 << 20):
@@ -46,6 +78,27 @@ def _all_finite(array, chunk_elements=1 << 20):
 
 # Batches up to this size skip the Python-side checks when they need no conversion (the core checks them).
 _LEAN_PREDICT_ROWS = 256
+
+# The most features per sample and weights a model may have: beyond any machine's memory, and far below where
+# the C++ core's 64-bit size arithmetic could overflow.
+_MAX_SIZE = 2**40
+
+
+def _check_model_size(input_shape, layers, specs):
+    """Refuses, before the C++ core allocates anything, a model too large to exist."""
+    width = math.prod(input_shape)
+    if width > _MAX_SIZE:
+        raise ValueError(f"input shape {(None, *input_shape)}: {width} features per sample is more than densenn's "
+                         f"limit of 2**40")
+    total = 0
+    for layer, spec in zip(layers, specs):
+        out = spec.get("units") or width
+        columns = spec.get("units", 0) * int(spec.get("options", {}).get("pieces", 1))  # Dense, Maxout
+        total += (width + 1) * columns + 4 * width  # an upper bound on the layer's weights and statistics
+        if total > _MAX_SIZE:
+            raise ValueError(f"{type(layer).__name__} {layer.name!r}: {width} inputs and {out} outputs make the "
+                             f"model larger than densenn's limit of 2**40 weights")
+        width = out
 
 
 class Sequential:
@@ -64,6 +117,8 @@ class Sequential:
         self.loss = None
         self.stop_training = False
         self.history = None
+        if layers is not None and not isinstance(layers, (list, tuple)):
+            raise ValueError(f"Sequential: expected a list of layers, got {layers!r}")
         for layer in layers or []:
             self.add(layer)
 
@@ -128,8 +183,9 @@ class Sequential:
     def build(self, input_shape=None):
         """Builds the model for inputs of shape (None, *sample_shape)."""
         if input_shape is not None:
-            shape = tuple(input_shape)
-            self._build_for(sample_shape(shape[1:], "build input_shape"))
+            if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
+                raise ValueError(f"build: expected input_shape=(None, features), got {input_shape!r}")
+            self._build_for(sample_shape(tuple(input_shape)[1:], "build input_shape"))
         elif self._input_shape is None:
             raise ValueError("build: the model has no input shape; pass input_shape=(None, features).")
         else:
@@ -164,6 +220,7 @@ class Sequential:
         for layer in self._layers:
             specs.append(layer._core_config(shape))
             shape = layer._output_shape(shape)
+        _check_model_size(self._input_shape, self._layers, specs)
         model_class = core.SequentialF64 if config.floatx() == "float64" else core.SequentialF32
         self._core = model_class(int(np.prod(self._input_shape)), specs, utils.next_seed())
         self._core_layers = list(self._layers)
@@ -222,9 +279,7 @@ class Sequential:
             w = _numeric_array(w, f"{owner} weight {i}")
             if w.shape != shape:
                 raise ValueError(f"{owner}: weight {i} has shape {w.shape}, expected shape {shape}.")
-            if not np.all(np.isfinite(w)):
-                raise ValueError(f"{owner}: weight {i} contains NaN or Inf.")
-            arrays.append(w.astype(self._dtype))
+            arrays.append(_converted(w, self._dtype, f"{owner}: weight {i}"))
         return arrays
 
     def get_weights(self):
@@ -314,16 +369,11 @@ class Sequential:
             raise ValueError(f"{argument}: expected at least one feature per sample, got shape {x.shape}")
         if need_rows and x.shape[0] == 0:
             raise ValueError(f"{argument}: expected at least one sample, got an empty array of shape {x.shape}")
-        if not _all_finite(x):
-            raise ValueError(f"{argument} contains NaN or Inf values.")
-        converted = np.ascontiguousarray(x, dtype=self._dtype if self.built else config.floatx())
-        if converted is not x and not _all_finite(converted):  # float64 values beyond float32's range
-            raise ValueError(f"{argument} has values too large for {converted.dtype}.")
-        return converted
+        return _converted(x, self._dtype if self.built else config.floatx(), argument)
 
     def _flat(self, x):
         """The (n, features) view the core reads (no copy: x is C-contiguous)."""
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def _prepare_data(self, x, y, sample_weight, prefix="", class_weight=None):
         """Validated (x, y, sample_weight) for fit/evaluate; builds the model only once x and y agree on rows.
@@ -340,22 +390,36 @@ class Sequential:
         if class_weight is not None:
             if sample_weight is not None:
                 raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
-            sample_weight = self._class_sample_weights(y, class_weight)
+            sample_weight = self._class_sample_weights(y, class_weight, prefix + "y")
         return self._flat(x), y, self._prepare_weights(sample_weight, x.shape[0], prefix + "sample_weight")
 
-    @staticmethod
-    def _class_sample_weights(y, class_weight):
-        if not isinstance(class_weight, dict) or not all(
-                isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in class_weight):
+    def _class_sample_weights(self, y, class_weight, y_argument):
+        """class_weight {class: weight} as per-sample weights, as Keras does: a row's class is the argmax of its
+        one-hot (or probability) target, or its integer label; classes missing from the dict weigh 1."""
+        if not isinstance(class_weight, dict):
             raise ValueError(f"class_weight: expected a dict mapping class indices to weights, got {class_weight!r}")
-        classes = np.argmax(y, axis=1) if y.shape[1] > 1 else np.round(y[:, 0]).astype(np.int64)
-        weights = np.ones(len(y))
+        out = self._core.output_dim
+        classes = max(out, 2)  # a one-output model tells two classes apart
         for cls, weight in class_weight.items():
+            if isinstance(cls, bool) or not isinstance(cls, (int, np.integer)) or not 0 <= cls < classes:
+                raise ValueError(f"class_weight: expected class indices in [0, {classes}) as keys (the model has "
+                                 f"{out} output{'s' if out > 1 else ''}), got the key {cls!r}")
             if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) \
                     or not np.isfinite(weight) or weight < 0:
                 raise ValueError(f"class_weight: the weight of class {cls} must be a finite number >= 0, "
                                  f"got {weight!r}")
-            weights[classes == cls] = weight
+        if y.shape[1] > 1:
+            labels = np.argmax(y, axis=1)
+        else:
+            labels = y[:, 0]
+            fractional = np.mod(labels, 1) != 0
+            if fractional.any():
+                i = int(np.argmax(fractional))
+                raise ValueError(f"class_weight: expected class labels (integers) or one-hot rows in {y_argument}, "
+                                 f"got {labels[i].item()!r} at row {i}")
+        weights = np.ones(len(y))
+        for cls, weight in class_weight.items():
+            weights[labels == cls] = weight
         return weights
 
     @staticmethod
@@ -365,16 +429,17 @@ class Sequential:
                 and validation_freq >= 1:
             return lambda epoch: (epoch + 1) % int(validation_freq) == 0
         if isinstance(validation_freq, (list, tuple)) and all(
-                isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in validation_freq):
+                isinstance(e, (int, np.integer)) and not isinstance(e, bool) and e >= 1 for e in validation_freq):
             listed = {int(e) for e in validation_freq}
             return lambda epoch: epoch + 1 in listed
-        raise ValueError(f"validation_freq: expected a positive integer or a list of epochs, got {validation_freq!r}")
+        raise ValueError(f"validation_freq: expected a positive integer or a list of epochs (counted from 1), "
+                         f"got {validation_freq!r}")
 
     def _prepare_y(self, y, argument):
         rows, out = y.shape[0], self._core.output_dim
         loss = self._compile_args[1].core_name
         if not _all_finite(y):
-            raise ValueError(f"{argument} contains NaN or Inf values.")
+            raise _nonfinite_error(y, argument)
         if loss == "sparse_categorical_crossentropy":
             if not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
                 raise ValueError(
@@ -399,7 +464,7 @@ class Sequential:
                     f"{argument}: expected shape ({rows}, {out}) to match the model's output {self.output_shape}, "
                     f"got {y.shape}{hint}"
                 )
-        return np.ascontiguousarray(y, dtype=self._dtype)
+        return _converted(y, self._dtype, argument, copy=True)  # a copy: the caller may change theirs during fit
 
     def _prepare_weights(self, sample_weight, rows, argument="sample_weight"):
         if sample_weight is None:
@@ -407,10 +472,13 @@ class Sequential:
         w = _numeric_array(sample_weight, argument)
         if w.shape != (rows,):
             raise ValueError(f"{argument}: expected shape ({rows},), got {w.shape}")
-        w = np.ascontiguousarray(w, dtype=self._dtype)
-        if not np.all(np.isfinite(w)) or (w < 0).any():
-            raise ValueError(f"{argument}: expected finite, non-negative weights.")
-        return w
+        with np.errstate(over="ignore"):
+            converted = np.array(w, dtype=self._dtype, order="C", copy=True)  # the caller may change theirs
+        bad = ~np.isfinite(converted) | (converted < 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{argument}: expected finite weights >= 0, got {w[i].item()!r} at row {i}")
+        return converted
 
     # ------------------------------------------------------------------ loops
     def _logs(self, data_pass, prefix=""):
@@ -635,6 +703,10 @@ class Sequential:
     # ------------------------------------------------------------------ summary
     def summary(self, line_length=None, print_fn=None):
         """Prints the model's layers, output shapes and parameter counts exactly as Keras 3 does."""
+        if line_length is not None:
+            _positive_int(line_length, "line_length")
+        if print_fn is not None and not callable(print_fn):
+            raise ValueError(f"print_fn: expected a function such as print, got {print_fn!r}")
         shapes = self._layer_output_shapes()
         counts = None
         if self._core is not None:
