@@ -213,3 +213,44 @@ def test_one_row_predict_allocates_nothing(tmp_path):
     model.save(tmp_path / "m.dnn")
     exe = _build_c(tmp_path, ROOT / "tests" / "embed" / "alloc_count.c", "alloc_count")
     assert _run([str(exe), str(tmp_path / "m.dnn"), "1000"]).strip() == "0"
+
+
+_RUNTIME_CHILD = """
+import ctypes, sys
+import numpy as np
+import densenn
+lib = ctypes.CDLL(densenn.get_library())
+lib.dn_model_load.restype = ctypes.c_void_p
+lib.dn_model_load.argtypes = [ctypes.c_char_p]
+lib.dn_model_predict.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+lib.dn_model_free.argtypes = [ctypes.c_void_p]
+handle = lib.dn_model_load(sys.argv[1].encode())
+assert handle
+x = np.load(sys.argv[2])
+y = np.zeros((len(x), 3), np.float32)
+assert lib.dn_model_predict(handle, x.ctypes.data, len(x), y.ctypes.data) == 0
+lib.dn_model_free(handle)
+np.save(sys.argv[3], y)
+print(sorted({line.split()[-1].rsplit("/", 1)[-1] for line in open("/proc/self/maps") if "libdensenn_" in line}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+@pytest.mark.parametrize("isa", ["baseline", "x86-64-v3", "x86-64-v4"])
+def test_libdensenn_forwards_to_the_fastest_runtime_the_cpu_runs(tmp_path, isa):
+    """libdensenn (portable) loads libdensenn_<isa>.so where the CPU runs it (DENSENN_ISA forces one) and gives
+    the numbers Python's predict gives."""
+    loader = __import__("densenn._core", fromlist=["_BUILDS"])
+    if isa != "baseline":
+        runtime = Path(densenn.get_library()).parent / f"libdensenn_{isa.replace('-', '_')}.so"
+        if not runtime.exists() or not loader._baseline.cpu_supports(isa):
+            pytest.skip(f"no {isa} runtime built, or this CPU cannot run it")
+    model = _model()
+    model.save(tmp_path / "m.dnn")
+    x = _inputs(rows=300)
+    np.save(tmp_path / "x.npy", x)
+    out = _run([sys.executable, "-c", _RUNTIME_CHILD, str(tmp_path / "m.dnn"), str(tmp_path / "x.npy"),
+                str(tmp_path / "y.npy")], env={**os.environ, "DENSENN_ISA": isa})
+    expected = [] if isa == "baseline" else [f"libdensenn_{isa.replace('-', '_')}.so"]
+    assert out.strip() == repr(expected)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

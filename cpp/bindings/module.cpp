@@ -15,6 +15,7 @@
 
 #include "densenn/model_file.hpp"
 #include "densenn/sequential.hpp"
+#include "cpu_features.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -403,23 +404,6 @@ py::dict read_file(const std::string& path) {
   return d;
 }
 
-// Whether this CPU (and OS) can run a module built for the x86-64 level `isa`.
-bool cpu_supports(const std::string& isa) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();
-  const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                  __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("movbe");
-  if (isa == "x86-64-v3") return v3;
-  if (isa == "x86-64-v4")
-    return v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vl");
-  return isa == "x86-64";
-#else
-  return isa == DENSENN_ISA;
-#endif
-}
-
 }  // namespace
 
 PYBIND11_MODULE(DENSENN_MODULE, m) {
@@ -427,7 +411,7 @@ PYBIND11_MODULE(DENSENN_MODULE, m) {
   bind_model<float>(m, "SequentialF32", "DataPassF32");
   bind_model<double>(m, "SequentialF64", "DataPassF64");
   m.attr("isa") = DENSENN_ISA;
-  m.def("cpu_supports", &cpu_supports, py::arg("isa"),
+  m.def("cpu_supports", [](const std::string& isa) { return isa == DENSENN_ISA || cpu_supports(isa); }, py::arg("isa"),
         "Whether this CPU (and OS) can run the module built for isa ('x86-64', 'x86-64-v3', 'x86-64-v4').");
   m.def("simd_instruction_sets", [] {
     std::string sets = Eigen::SimdInstructionSetsInUse();

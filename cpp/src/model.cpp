@@ -10,6 +10,15 @@
 #include "densenn/c_api.h"
 #include "densenn/model_file.hpp"
 #include "densenn/sequential.hpp"
+#include "runtime_table.hpp"
+
+#ifdef DENSENN_DISPATCH_RUNTIME
+#include <dlfcn.h>
+
+#include <cstdlib>
+
+#include "cpu_features.hpp"
+#endif
 
 namespace densenn {
 namespace {
@@ -46,12 +55,22 @@ struct Model::Impl {
   std::unique_ptr<Sequential<double>> d;
   mutable std::mutex mutex;
   mutable std::vector<std::unique_ptr<Model::Workspace::Impl>> pool;
+  // Or the model lives in a faster instruction set's runtime (faster_runtime()), which does all the work.
+  const RuntimeTable* fast = nullptr;
+  dn_model* fast_model = nullptr;
 
-  long input() const { return f ? f->input_dim() : d->input_dim(); }
-  long output() const { return f ? f->output_dim() : d->output_dim(); }
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    if (fast_model) fast->free(fast_model);
+  }
+
+  long input() const { return fast ? fast->input_size(fast_model) : f ? f->input_dim() : d->input_dim(); }
+  long output() const { return fast ? fast->output_size(fast_model) : f ? f->output_dim() : d->output_dim(); }
 
   void reserve(Model::Workspace::Impl& ws, long rows) const {
-    if (rows <= ws.rows) return;
+    if (fast || rows <= ws.rows) return;  // (the faster runtime keeps its own workspaces)
     if (f) {
       f->reserve(ws.f, rows);
     } else {
@@ -65,6 +84,10 @@ struct Model::Impl {
   // Runs in pieces of ws.rows rows (reserving min(rows, kPoolRows) when smaller).
   void run(Model::Workspace::Impl& ws, const float* x, long rows, float* y) const {
     if (rows <= 0) return;
+    if (fast) {
+      if (fast->predict(fast_model, x, rows, y) != 0) throw std::runtime_error(fast->last_error());
+      return;
+    }
     reserve(ws, std::min(rows, kPoolRows));
     if (f) {
       f->predict(ws.f, x, rows, y);
@@ -91,8 +114,14 @@ Model::Workspace& Model::Workspace::operator=(Workspace&&) noexcept = default;
 Model::Workspace::~Workspace() = default;
 
 Model Model::load(const std::string& path) {
-  ModelFile file = read_model_file(path);
   auto impl = std::make_unique<Impl>();
+  if (const RuntimeTable* fast = faster_runtime()) {
+    impl->fast_model = fast->load(path.c_str());
+    if (!impl->fast_model) throw ModelFileError(fast->last_error());
+    impl->fast = fast;
+    return Model(std::move(impl));
+  }
+  ModelFile file = read_model_file(path);
   try {
     if (file.dtype == DType::float64)
       impl->d = build<double>(file);
@@ -106,7 +135,7 @@ Model Model::load(const std::string& path) {
 
 int Model::input_size() const { return int(impl_->input()); }
 int Model::output_size() const { return int(impl_->output()); }
-bool Model::is_float64() const { return impl_->d != nullptr; }
+bool Model::is_float64() const { return impl_->fast ? impl_->fast->is_float64(impl_->fast_model) != 0 : impl_->d != nullptr; }
 
 Model::Workspace Model::make_workspace(long rows) const {
   auto ws = std::make_unique<Workspace::Impl>();
@@ -226,3 +255,59 @@ int dn_model_predict(const dn_model* model, const float* x, int rows, float* y) 
 void dn_model_free(dn_model* model) { delete model; }
 
 }  // extern "C"
+
+// ---------------------------------------------------------------- runtimes per instruction set
+namespace densenn {
+
+const RuntimeTable& runtime_table() {
+  static const RuntimeTable table = {
+      kRuntimeTableVersion,
+      DENSENN_RUNTIME_ISA,
+      dn_model_load,
+      dn_last_error,
+      dn_model_input_size,
+      dn_model_output_size,
+      [](const dn_model* m) -> int { return m->model.is_float64() ? 1 : 0; },
+      [](const dn_model* m, const float* x, long rows, float* y) -> int {
+        return guarded(
+            [&]() -> int {
+              m->model.predict(x, rows, y);
+              return 0;
+            },
+            1);
+      },
+      dn_model_free,
+  };
+  return table;
+}
+
+#ifdef DENSENN_DISPATCH_RUNTIME
+const RuntimeTable* faster_runtime() {
+  static const RuntimeTable* const chosen = []() -> const RuntimeTable* {
+    const char* forced = std::getenv("DENSENN_ISA");
+    const std::string wanted = forced && *forced ? forced : "auto";
+    Dl_info self{};
+    if (!dladdr(reinterpret_cast<void*>(&faster_runtime), &self) || !self.dli_fname) return nullptr;
+    std::string dir = self.dli_fname;
+    dir = dir.find('/') == std::string::npos ? "." : dir.substr(0, dir.rfind('/'));
+    for (const char* isa : {"x86-64-v4", "x86-64-v3"}) {
+      if ((wanted != "auto" && wanted != isa) || !cpu_supports(isa)) continue;
+      std::string file = std::string("libdensenn_") + isa + ".so";
+      std::replace(file.begin(), file.end(), '-', '_');
+      void* library = dlopen((dir + "/" + file).c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (!library) continue;  // not built (DENSENN_BASELINE_ONLY, another architecture) or not installed
+      using Entry = const RuntimeTable* (*)();
+      const auto entry = reinterpret_cast<Entry>(dlsym(library, "densenn_runtime_table"));
+      const RuntimeTable* table = entry ? entry() : nullptr;
+      if (table && table->version == kRuntimeTableVersion) return table;  // (kept loaded for the process)
+      dlclose(library);
+    }
+    return nullptr;
+  }();
+  return chosen;
+}
+#else
+const RuntimeTable* faster_runtime() { return nullptr; }  // this is one of the faster runtimes
+#endif
+
+}  // namespace densenn

@@ -10,10 +10,12 @@
 extern "C" {
 #endif
 
+#ifndef DN_API /* (the per-instruction-set runtimes define it empty: they export none of these) */
 #if defined(__GNUC__)
 #define DN_API __attribute__((visibility("default")))
 #else
 #define DN_API
+#endif
 #endif
 
 typedef struct dn_model dn_model;
