@@ -27,6 +27,11 @@ def test_quick_suite_writes_the_table(quick):
     assert {"benchmark.md", "summary.md", "results.json"} <= set(written)
     assert json.loads((out / "results.json").read_text())["train"]["W1"]["densenn"]["samples_per_s"] > 0
     assert "densenn trains" in (out / "summary.md").read_text()
+    if res.get("embedded"):  # (where a C compiler is found)
+        e = res["embedded"]
+        assert "From C (libdensenn's `dn_model_predict`" in table
+        assert e["weights"] == 784 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
+        assert 0 < e["floor_us"] and 0 < e["fastest_us"] and 0 < e["portable_us"]
     scaled = res["scaling"]["densenn"][0]
     assert scaled["rows"] == 500 and scaled["peak_mb"] > 0 and scaled["input_mb"] > 0
 

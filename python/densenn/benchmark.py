@@ -623,6 +623,110 @@ def measure_peak(quick=False, log=print):
     return peak
 
 
+EMBEDDED_SOURCE = r"""
+// One-row latency of the C ABI (median of 15 timings of n calls), and the time to read `floats` values from
+// a buffer of that size that stays in cache: the memory floor of a one-row predict whose weights are that big.
+#include <densenn/c_api.h>
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static int by_value(const void* a, const void* b) { double d = *(const double*)a - *(const double*)b; return (d > 0) - (d < 0); }
+static double median15(double* t) { qsort(t, 15, sizeof(double), by_value); return t[7]; }
+int main(int argc, char** argv) {
+  long n = atol(argv[2]), floats = atol(argv[3]);
+  double t[15];
+  dn_model* m = dn_model_load(argv[1]);
+  if (!m) { fprintf(stderr, "%s\n", dn_last_error()); return 1; }
+  int in = dn_model_input_size(m), out = dn_model_output_size(m);
+  float* x = malloc(sizeof(float) * in);
+  float* y = malloc(sizeof(float) * out);
+  for (int i = 0; i < in; ++i) x[i] = (float)(i % 255) / 255.0f;
+  for (long i = 0; i < n; ++i) dn_model_predict(m, x, 1, y);  /* warm-up */
+  for (int r = 0; r < 15; ++r) {
+    double start = now();
+    for (long i = 0; i < n; ++i) dn_model_predict(m, x, 1, y);
+    t[r] = (now() - start) / n;
+  }
+  double predict_us = median15(t) * 1e6;
+  dn_model_free(m);
+  /* 8 independent sums of 16-float (AVX-512) or 8-float (AVX2) loads */
+#ifdef __AVX512F__
+  enum { W = 16 };
+  typedef __m512 vec;
+#define LOAD _mm512_load_ps
+#define ADD _mm512_add_ps
+#define ZERO _mm512_setzero_ps
+#else
+  enum { W = 8 };
+  typedef __m256 vec;
+#define LOAD _mm256_load_ps
+#define ADD _mm256_add_ps
+#define ZERO _mm256_setzero_ps
+#endif
+  long len = (floats + 8 * W - 1) / (8 * W) * (8 * W);
+  float* a = aligned_alloc(64, sizeof(float) * len);
+  for (long i = 0; i < len; ++i) a[i] = 1e-3f * (float)(i % 7);
+  vec s[8];
+  for (int k = 0; k < 8; ++k) s[k] = ZERO();
+  for (int r = 0; r < 15; ++r) {
+    double start = now();
+    for (long it = 0; it < n; ++it)
+      for (long i = 0; i < len; i += 8 * W)
+        for (int k = 0; k < 8; ++k) s[k] = ADD(s[k], LOAD(a + i + k * W));
+    t[r] = (now() - start) / n;
+  }
+  float sink[W];
+  memcpy(sink, &s[0], sizeof sink);
+  for (int k = 1; k < 8; ++k) { float o[W]; memcpy(o, &s[k], sizeof o); for (int j = 0; j < W; ++j) sink[j] += o[j]; }
+  printf("%.3f %.3f %g\n", predict_us, median15(t) * 1e6, (double)sink[0]);
+  return 0;
+}
+"""
+
+
+def measure_embedded(quick=False, log=print):
+    """One-row predict latency through libdensenn's C ABI (PREDICT_NET's shape, random weights), with the
+    fastest runtime this CPU runs and with the portable one, and the memory floor: the time to read as many
+    floats as the model has weights from a cache-resident buffer. Needs a C compiler (else {})."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None or platform.machine() not in ("x86_64", "AMD64"):
+        log("embedded: no C compiler or not x86-64; skipped")
+        return {}
+    from . import Input, Sequential, get_include, get_library, layers
+    from ._core import _baseline
+    sizes, hidden, out_act = WORKLOADS[PREDICT_NET][1], WORKLOADS[PREDICT_NET][2], WORKLOADS[PREDICT_NET][3]
+    model = Sequential([Input(shape=(sizes[0],))] + [layers.Dense(n, activation=a) for n, a in
+                                                      zip(sizes[1:-1], hidden)] + [layers.Dense(sizes[-1], activation=out_act)])
+    march = "x86-64-v4" if _baseline.cpu_supports("x86-64-v4") else "x86-64-v3"
+    result = {"weights": model.count_params(), "floor_isa": march}
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(os.path.join(tmp, "m.dnn"))
+        src, exe = os.path.join(tmp, "embedded.c"), os.path.join(tmp, "embedded")
+        with open(src, "w") as f:
+            f.write(EMBEDDED_SOURCE)
+        libdir = os.path.dirname(get_library())
+        build = subprocess.run([cc, "-O3", f"-march={march}", src, f"-I{get_include()}", f"-L{libdir}",
+                                f"-Wl,-rpath,{libdir}", "-ldensenn", "-o", exe], capture_output=True, text=True)
+        if build.returncode != 0:
+            log(f"embedded: compiling failed: {build.stderr[-500:]}")
+            return {}
+        for label, isa in (("fastest", "auto"), ("portable", "baseline")):
+            run = subprocess.run([exe, os.path.join(tmp, "m.dnn"), str(2_000 if quick else 20_000),
+                                  str(result["weights"])], env=dict(os.environ, DENSENN_ISA=isa, OMP_NUM_THREADS="1"),
+                                 capture_output=True, text=True)
+            if run.returncode != 0:
+                log(f"embedded: {run.stderr[-500:]}")
+                return {}
+            predict_us, floor_us, _ = run.stdout.split()
+            result[f"{label}_us"] = float(predict_us)
+            result["floor_us"] = min(float(floor_us), result.get("floor_us", float("inf")))
+    result["fastest_isa"] = next((isa for isa in ("x86-64-v4", "x86-64-v3") if _baseline.cpu_supports(isa)), "x86-64")
+    return result
+
+
 def _cpu_name():
     try:
         for line in open("/proc/cpuinfo"):
@@ -722,6 +826,11 @@ def run_suite(workloads=TRAIN + ("predict", "scaling"), runners=RUNNERS, epochs=
             for job, result in zip(jobs, measure(runner, jobs, threads)):
                 if keep(runner, job.get("workload", job["task"]), result):
                     _merge(res, runner, job, result)
+
+    if "predict" in workloads and "densenn" in available:
+        log("densenn: one-row predict through the C ABI, and the memory floor ...")
+        wait_until_quiet(0 if quick else max_wait_s, log)
+        res["embedded"] = measure_embedded(quick, log)
 
     if "scaling" in workloads:
         sizes = scaling_rows or ((1000, 4000) if quick else SCALING_ROWS)
@@ -826,6 +935,14 @@ def markdown_report(res, title="densenn benchmark"):
         lines += ["", "One-row latency by call (µs): " + "; ".join(
             f"{LABELS[r]}: " + ", ".join(f"`{c}` {_fmt(us)}" for c, us in x["latency_us"].items())
             for r, x in p.items()) + "."]
+    e = res.get("embedded")
+    if e:
+        lines += ["", f"From C (libdensenn's `dn_model_predict`, one row, one thread, median): {e['fastest_us']:.2f} µs "
+                  f"with the runtime for this CPU ({e['fastest_isa']}), {e['portable_us']:.2f} µs with the portable "
+                  f"one (target ≤ 1 µs). Memory floor: reading the model's {e['weights']:,} float32 weights "
+                  f"({e['weights'] * 4 / 1024:.0f} KB, more than a core's L1 cache) from a cache-resident buffer "
+                  f"alone takes {e['floor_us']:.2f} µs here ({e['floor_isa']} loads, 8 independent sums), so no "
+                  f"one-row predict of this network can take less."]
     if res["scaling"]:
         lines += ["", "Scaling: W2-shaped training (784-64-64-10, Adam, batch 32) on synthetic rows; samples/s "
                   "(median of the timed epochs), peak RSS of the process, the input arrays' size, and what "
@@ -868,9 +985,10 @@ def _all_results(res):
 
 def summary(res):
     """A short paragraph for the README."""
-    peak = res["peak"].get(f"AVX2 {res['machine']['cores']}t")
+    isa = "AVX-512" if "x86-64-v4" in res["versions"].get("densenn", "") else "AVX2"  # densenn's loaded module
+    peak = res["peak"].get(f"{isa} {res['machine']['cores']}t")
     parts = [f"On a {res['machine']['cores']}-core {res['machine']['cpu']}"
-             + (f" (measured AVX2 FP32 peak {peak:,.0f} GFLOP/s)" if peak else "")
+             + (f" (measured {isa} FP32 peak {peak:,.0f} GFLOP/s)" if peak else "")
              + ", densenn trains (against the fastest other runner)"]
     ratios = []
     for name, row in res["train"].items():
@@ -883,12 +1001,14 @@ def summary(res):
     if w4 and peak:
         g = w4["samples_per_s"] * _flops_per_sample("W4") / 1e9
         parts.append(f"On the compute-bound W4 it reaches {g:,.0f} GFLOP/s, "
-                     f"{100 * g / _peak_for(res, w4['threads']):.0f}% of the AVX2 peak.")
+                     f"{100 * g / _peak_for(res, w4['threads'], isa):.0f}% of the {isa} peak.")
     p = res["predict"].get("densenn")
     if p:
         best, value = _best_other(res["predict"], "predict_us", lower=True)
         parts.append(f"Predicting one row from Python takes {p['predict_us']:.1f} µs"
-                     + (f" ({LABELS[best]}: {value:.1f} µs)." if best else "."))
+                     + (f" ({LABELS[best]}: {value:.1f} µs)" if best else "")
+                     + (f", from C {res['embedded']['fastest_us']:.1f} µs (reading its weights from cache alone "
+                        f"takes {res['embedded']['floor_us']:.1f} µs)" if res.get("embedded") else "") + ".")
     s = [x for x in res["scaling"].get("densenn", []) if "skipped" not in x]
     if len(s) > 1:
         change = 100 * (s[-1]["samples_per_s"] / s[0]["samples_per_s"] - 1)
