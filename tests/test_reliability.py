@@ -268,20 +268,22 @@ _SAVER = textwrap.dedent(r"""
     import sys
     import numpy as np
     from densenn import Input, Sequential, layers
-    folder, keras = sys.argv[1], sys.argv[2] == "1"
+    folder, keras, first_target = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
     model = Sequential([Input(shape=(512,)), layers.Dense(1024, activation="relu"), layers.Dense(1024), layers.Dense(10)])
     model.compile(optimizer="adam", loss="mse")
     rng = np.random.default_rng(7)
     first = [rng.standard_normal(w.shape).astype(np.float32) for w in model.get_weights()]
     sets = [first, [-w for w in first]]
+    saves = [lambda: model.save(folder + "/m.dnn"), lambda: model.save_weights(folder + "/w.dnn")]
+    if keras:
+        saves.append(lambda: model.save(folder + "/m.keras"))
+    saves = saves[first_target % len(saves):] + saves[:first_target % len(saves)]  # each kill starts elsewhere
     print("ready", flush=True)
     while True:
         for weights in sets:
             model.set_weights(weights)
-            model.save(folder + "/m.dnn")
-            model.save_weights(folder + "/w.dnn")
-            if keras:
-                model.save(folder + "/m.keras")
+            for save in saves:
+                save()
 """)
 
 
@@ -300,10 +302,10 @@ def test_kill_9_during_save_never_leaves_a_broken_file(tmp_path):
     seen = {name: set() for name in targets}  # which weight sets each target was found holding
     leftovers = 0
     for kill in range(20):
-        child = _child(_SAVER, tmp_path, int(HAVE_H5PY), stdout=subprocess.PIPE)
+        child = _child(_SAVER, tmp_path, int(HAVE_H5PY), kill, stdout=subprocess.PIPE)
         try:
             _wait_for(child.stdout, "ready")
-            time.sleep(rand.uniform(0.0, 0.8))
+            time.sleep(rand.uniform(0.0, 0.7))
         finally:
             child.kill()  # SIGKILL
             child.wait()

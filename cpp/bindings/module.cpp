@@ -267,13 +267,13 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
       .def_property_readonly("optimizer_state", buffer_view<T, &Model::optimizer_state>)
       .def(
           "read",
-          [](const Model& model, const std::vector<std::tuple<std::string, long, long>>& slices) {
+          [](Model& model, const std::vector<std::tuple<std::string, long, long>>& slices) {
             std::vector<std::vector<T>> copies;
             {
               py::gil_scoped_release release;
               const auto lock = model.lock_shared();
               for (const auto& [name, offset, count] : slices) {
-                const Buffer<T>& buffer = named_buffer(const_cast<Model&>(model), name);
+                const Buffer<T>& buffer = named_buffer(model, name);
                 require(offset >= 0 && count >= 0 && std::size_t(offset) + std::size_t(count) <= buffer.size(),
                         "read: " + name + "[" + std::to_string(offset) + ":+" + std::to_string(count) +
                             "] is out of range.");
@@ -301,17 +301,16 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           py::arg("slices"), "Writes (buffer name, offset, values) slices together under the lock.")
       .def(
           "snapshot",
-          [](const Model& model) {
+          [](Model& model) {
             std::vector<T> params, state, optimizer_state;
             long long iterations;
             std::vector<std::uint64_t> rng;
             {
               py::gil_scoped_release release;
               const auto lock = model.lock_shared();
-              Model& m = const_cast<Model&>(model);
-              params.assign(m.params().begin(), m.params().end());
-              state.assign(m.state().begin(), m.state().end());
-              optimizer_state.assign(m.optimizer_state().begin(), m.optimizer_state().end());
+              params.assign(model.params().begin(), model.params().end());
+              state.assign(model.state().begin(), model.state().end());
+              optimizer_state.assign(model.optimizer_state().begin(), model.optimizer_state().end());
               iterations = model.iterations();
               rng = model.rng_state();
             }

@@ -258,15 +258,14 @@ long DataPass<T>::run(long max_steps, double max_seconds) {
     // The targets' width and the metric states were sized for the compiled loss and metrics.
     if (model_.compile_count() != compile_count_)
       throw std::logic_error("The model was compiled again while a training or evaluation pass was running.");
-    const long y_cols = y_cols_;
-    model_.reserve(ws, batch_size_);  // another pass (e.g. an evaluate() in a callback) may have used ws
+    model_.reserve(ws, batch_size_);  // the training workspace is the lock holder's: sized under the lock
     const long first = step_ * batch_size_;
     const long n = std::min(batch_size_, rows_ - first);
-    const T *x = x_ + first * in_cols, *y = y_ + first * y_cols, *w = w_ ? w_ + first : nullptr;
+    const T *x = x_ + first * in_cols, *y = y_ + first * y_cols_, *w = w_ ? w_ + first : nullptr;
     if (!order_.empty()) {  // gather the shuffled rows into contiguous batch buffers
       const long* index = order_.data() + first;
       model_.backend().gather_rows(x_, in_cols, index, n, ws.input.data());
-      model_.backend().gather_rows(y_, y_cols, index, n, ws.target.data());
+      model_.backend().gather_rows(y_, y_cols_, index, n, ws.target.data());
       if (w_) model_.backend().gather_rows(w_, 1, index, n, ws.weight.data());
       x = ws.input.data();
       y = ws.target.data();
