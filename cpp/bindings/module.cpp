@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pythread.h>
 
 #include <Eigen/Core>
 #include <cmath>
@@ -12,7 +13,9 @@
 #include <map>
 #include <limits>
 #include <optional>
+#include <tuple>
 
+#include "densenn/interrupt.hpp"
 #include "densenn/model_file.hpp"
 #include "densenn/sequential.hpp"
 #include "cpu_features.hpp"
@@ -136,9 +139,63 @@ OptimizerConfig optimizer_config(const py::dict& d) {
   return c;
 }
 
-// A writable NumPy view of one of the model's flat buffers; the model stays
-// alive while the view exists (the buffers never move after construction,
-// compile() aside, which the Python side follows with fresh views).
+// ------------------------------------------------------------ threads and Ctrl-C
+// Each model has a reader/writer lock (sequential.hpp): predicts share it, a
+// training batch and every write below hold it alone. What keeps the GIL and
+// the model locks free of deadlocks: no thread waits for a model lock while it
+// holds the GIL (every binding that locks releases the GIL first), and no
+// Python code runs while a model lock is held (the interrupt poll below only
+// reads a flag).
+
+unsigned long main_thread_id = 0;  // Python's main thread, the one that runs signal handlers
+
+// Whether Ctrl-C was pressed: takes Python's SIGINT flag (with the GIL, in the main thread) without running
+// the handler, which would run Python code inside the batch, under the model's lock.
+bool sigint_pending(void*) {
+  py::gil_scoped_acquire gil;
+  return PyOS_InterruptOccurred() != 0;
+}
+
+// Runs f() with the GIL released. Python handles signals only in the main thread, between bytecodes, so
+// while the core computes there, that thread looks for Ctrl-C every 50 ms at the core's interruption points
+// (densenn/interrupt.hpp), also inside one long batch, which the core then abandons and undoes. Once f() has
+// unwound, Python's SIGINT handler runs: KeyboardInterrupt (the default handler) propagates; a handler that
+// returns makes this return false (f() did not finish). Other threads run f() without looking.
+template <class F>
+bool run_interruptible(F&& f) {
+  std::optional<InterruptCheck> check;
+  if (PyThread_get_thread_ident() == main_thread_id) check.emplace(&sigint_pending, nullptr);
+  try {
+    py::gil_scoped_release release;
+    f();
+    return true;
+  } catch (const Interrupted&) {
+    PyErr_SetInterrupt();  // give the flag back, for the handler
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    return false;
+  }
+}
+
+// The model's flat buffers by name, for copying under the lock.
+template <class T>
+Buffer<T>& named_buffer(Sequential<T>& model, const std::string& name) {
+  if (name == "params") return model.params();
+  if (name == "state") return model.state();
+  if (name == "optimizer_state") return model.optimizer_state();
+  throw py::value_error("unknown buffer '" + name + "' (expected 'params', 'state' or 'optimizer_state').");
+}
+
+// A NumPy array that owns a vector's memory (no copy).
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& values) {
+  auto* owned = new std::vector<T>(std::move(values));
+  py::capsule free(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(py::ssize_t(owned->size()), owned->data(), free);
+}
+
+// A writable NumPy view of one of the model's flat buffers; the model stays alive while the view exists.
+// Unsynchronised (no lock): for the tests' single-threaded finite differences. get_weights, set_weights,
+// save and load go through read/write/snapshot below, under the model's lock.
 template <class T, Buffer<T>& (Sequential<T>::*buffer)()>
 py::array_t<T> buffer_view(py::object self) {
   Buffer<T>& v = (self.cast<Sequential<T>&>().*buffer)();
@@ -175,11 +232,13 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
       .def(
           "run",
           [](Pass& p, long max_steps, double max_seconds) {
-            py::gil_scoped_release release;
-            return p.pass->run(max_steps, max_seconds);
+            const long before = p.pass->steps_done();
+            run_interruptible([&] { p.pass->run(max_steps, max_seconds); });
+            return p.pass->steps_done() - before;
           },
           py::arg("max_steps"), py::arg("max_seconds") = 0.0,
-          "Runs up to max_steps batches (returning early after max_seconds) with the GIL released.");
+          "Runs up to max_steps batches (returning early after max_seconds) with the GIL released; "
+          "interruptible by Ctrl-C.");
 
   py::class_<Model>(m, model_name, py::module_local())
       .def(py::init([](long input_dim, const std::vector<py::dict>& layers, std::uint64_t seed) {
@@ -204,34 +263,127 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
              for (const auto& layer : model.layers()) shapes.push_back(layer->state_shapes());
              return shapes;
            })
-      // Views of the flat buffers; the model stays alive while a view exists.
+      // Unsynchronised views of the flat buffers (see buffer_view); the model stays alive while a view exists.
       .def_property_readonly("params", buffer_view<T, &Model::params>)
       .def_property_readonly("state", buffer_view<T, &Model::state>)
       .def_property_readonly("optimizer_state", buffer_view<T, &Model::optimizer_state>)
+      .def(
+          "read",
+          [](Model& model, const std::vector<std::tuple<std::string, long, long>>& slices) {
+            std::vector<std::vector<T>> copies;
+            {
+              py::gil_scoped_release release;
+              const auto lock = model.lock_shared();
+              for (const auto& [name, offset, count] : slices) {
+                const Buffer<T>& buffer = named_buffer(model, name);
+                require(offset >= 0 && count >= 0 && std::size_t(offset) + std::size_t(count) <= buffer.size(),
+                        "read: " + name + "[" + std::to_string(offset) + ":+" + std::to_string(count) +
+                            "] is out of range.");
+                copies.emplace_back(buffer.begin() + offset, buffer.begin() + offset + count);
+              }
+            }
+            py::list arrays;
+            for (auto& c : copies) arrays.append(to_numpy(std::move(c)));
+            return arrays;
+          },
+          py::arg("slices"), "Copies of (buffer name, offset, count) slices, taken together under the lock.")
+      .def(
+          "write",
+          [](Model& model, const std::vector<std::tuple<std::string, long, Array<T>>>& slices) {
+            py::gil_scoped_release release;
+            const auto lock = model.lock_exclusive();
+            for (const auto& [name, offset, values] : slices)  // all checked before anything is written
+              require(offset >= 0 && std::size_t(offset) + std::size_t(values.size()) <=
+                                         named_buffer(model, name).size(),
+                      "write: " + std::to_string(values.size()) + " values at " + name + "[" +
+                          std::to_string(offset) + "] do not fit.");
+            for (const auto& [name, offset, values] : slices)
+              std::copy(values.data(), values.data() + values.size(), named_buffer(model, name).begin() + offset);
+          },
+          py::arg("slices"), "Writes (buffer name, offset, values) slices together under the lock.")
+      .def(
+          "snapshot",
+          [](Model& model) {
+            std::vector<T> params, state, optimizer_state;
+            long long iterations;
+            std::vector<std::uint64_t> rng;
+            {
+              py::gil_scoped_release release;
+              const auto lock = model.lock_shared();
+              params.assign(model.params().begin(), model.params().end());
+              state.assign(model.state().begin(), model.state().end());
+              optimizer_state.assign(model.optimizer_state().begin(), model.optimizer_state().end());
+              iterations = model.iterations();
+              rng = model.rng_state();
+            }
+            py::dict d;
+            d["params"] = to_numpy(std::move(params));
+            d["state"] = to_numpy(std::move(state));
+            d["optimizer_state"] = to_numpy(std::move(optimizer_state));
+            d["iterations"] = iterations;
+            d["rng_state"] = rng;
+            return d;
+          },
+          "Copies of params, state, optimizer_state, iterations and rng_state, taken together under the lock.")
       .def(
           "compile",
           [](Model& model, const py::dict& loss, const py::dict& optimizer, const std::vector<py::dict>& metrics) {
             std::vector<MetricSpec> specs;
             for (const py::dict& m : metrics) specs.push_back(metric_spec(m));
-            model.compile(loss_spec(loss), optimizer_config(optimizer), specs);  // invalid_argument -> ValueError
+            const LossSpec loss_config = loss_spec(loss);
+            const OptimizerConfig optimizer_settings = optimizer_config(optimizer);
+            py::gil_scoped_release release;
+            const auto lock = model.lock_exclusive();
+            model.compile(loss_config, optimizer_settings, specs);  // invalid_argument -> ValueError
           },
           py::arg("loss"), py::arg("optimizer"), py::arg("metrics"))
-      .def_property_readonly("compiled", &Model::compiled)
+      .def_property_readonly("compiled",
+                             [](const Model& model) {
+                               py::gil_scoped_release release;
+                               const auto lock = model.lock_shared();
+                               return model.compiled();
+                             })
       .def_property(
-          "learning_rate", [](Model& model) { return model.optimizer().learning_rate; },
+          "learning_rate",
+          [](Model& model) {
+            py::gil_scoped_release release;
+            const auto lock = model.lock_shared();
+            return model.optimizer().learning_rate;
+          },
           [](Model& model, double lr) {
             require(std::isfinite(lr) && lr >= 0, "learning_rate must be a finite number >= 0.");
+            py::gil_scoped_release release;
+            const auto lock = model.lock_exclusive();
             model.optimizer().learning_rate = lr;
           })
-      .def_property("iterations", &Model::iterations, &Model::set_iterations)
-      .def_property("rng_state", &Model::rng_state,
-                    [](Model& model, const std::vector<std::uint64_t>& words) {
-                      try {
-                        model.set_rng_state(words);
-                      } catch (const std::invalid_argument& e) {
-                        throw py::value_error(e.what());
-                      }
-                    })
+      .def_property(
+          "iterations",
+          [](const Model& model) {
+            py::gil_scoped_release release;
+            const auto lock = model.lock_shared();
+            return model.iterations();
+          },
+          [](Model& model, long long n) {
+            py::gil_scoped_release release;
+            const auto lock = model.lock_exclusive();
+            model.set_iterations(n);
+          })
+      .def_property(
+          "rng_state",
+          [](const Model& model) {
+            py::gil_scoped_release release;
+            const auto lock = model.lock_shared();
+            return model.rng_state();
+          },
+          [](Model& model, const std::vector<std::uint64_t>& words) {
+            py::gil_scoped_release release;
+            const auto lock = model.lock_exclusive();
+            try {
+              model.set_rng_state(words);
+            } catch (const std::invalid_argument& e) {
+              throw py::value_error(e.what());
+            }
+          })
       .def(
           "predict",
           [](const Model& model, const Array<T>& x, long batch_size) {
@@ -243,10 +395,8 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             if (rows == 0) return out;
             const T* in = x.data();
             T* dst = out.mutable_data();
-            {
-              py::gil_scoped_release release;
-              model.predict(in, rows, dst, batch_size);
-            }
+            while (!run_interruptible([&] { model.predict(in, rows, dst, batch_size); })) {
+            }  // (a SIGINT handler that returns: predict again)
             return out;
           },
           py::arg("x"), py::arg("batch_size") = 32)
@@ -265,7 +415,11 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             for (long i = 0, n = rows * model.input_dim(); i < n; ++i)
               if (!std::isfinite(in[i])) return py::none();
             Array<T> out({py::ssize_t(rows), py::ssize_t(model.output_dim())});
-            model.predict(in, rows, out.mutable_data(), rows);  // (microseconds: the GIL stays held)
+            T* dst = out.mutable_data();
+            {
+              py::gil_scoped_release release;  // (the model's lock is never awaited with the GIL held)
+              model.predict(in, rows, dst, rows);
+            }
             return std::move(out);
           },
           py::arg("x"), py::arg("max_rows"))
@@ -277,13 +431,19 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             require(x.ndim() == 2 && x.shape(1) == model.input_dim() && x.shape(0) > 0,
                     "x: expected a non-empty array of shape (n, " + std::to_string(model.input_dim()) + ").");
             const long rows = long(x.shape(0));
-            check_matrix(y, "y", rows, model.target_cols());
             if (w) require(w->ndim() == 1 && w->shape(0) == rows, "sample_weight: expected shape (n,).");
-            loss_check_targets(model.loss(), y.data(), rows, model.output_dim());
-            Workspace<T> ws;
-            const double loss = model.compute_gradients(ws, x.data(), y.data(), w ? w->data() : nullptr, rows);
-            const auto& g = model.grads();
-            return py::make_tuple(loss, py::array_t<T>(py::ssize_t(g.size()), g.data()));
+            double loss;
+            std::vector<T> grads;
+            {
+              py::gil_scoped_release release;
+              const auto lock = model.lock_exclusive();  // writes grads() and draws training noise
+              check_matrix(y, "y", rows, model.target_cols());
+              loss_check_targets(model.loss(), y.data(), rows, model.output_dim());
+              Workspace<T> ws;
+              loss = model.compute_gradients(ws, x.data(), y.data(), w ? w->data() : nullptr, rows);
+              grads.assign(model.grads().begin(), model.grads().end());
+            }
+            return py::make_tuple(loss, to_numpy(std::move(grads)));
           },
           py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(),
           "(batch loss, flat gradient copy) for one batch, without updating the weights.")
@@ -296,16 +456,20 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             require(x.ndim() == 2 && x.shape(1) == model.input_dim() && x.shape(0) > 0,
                     "x: expected a non-empty array of shape (n, " + std::to_string(model.input_dim()) + ").");
             const long rows = long(x.shape(0));
-            check_matrix(y, "y", rows, model.target_cols());
+            require(y.ndim() == 2 && y.shape(0) == rows,  // its width: checked by the pass, under the model's lock
+                    "y: expected shape (" + std::to_string(rows) + ", k).");
             if (w) require(w->ndim() == 1 && w->shape(0) == rows, "sample_weight: expected shape (n,).");
             auto handle = std::make_unique<Pass>();
             handle->model = self;
             handle->x = std::move(x);
             handle->y = std::move(y);
             handle->w = std::move(w);
-            handle->pass = std::make_unique<DataPass<T>>(model, handle->x.data(), handle->y.data(),
-                                                         handle->w ? handle->w->data() : nullptr, rows, batch_size,
-                                                         training, shuffle, std::move(learning_rates));
+            const T *xd = handle->x.data(), *yd = handle->y.data(), *wd = handle->w ? handle->w->data() : nullptr;
+            {
+              py::gil_scoped_release release;  // the pass takes the model's lock
+              handle->pass = std::make_unique<DataPass<T>>(model, xd, yd, long(handle->y.shape(1)), wd, rows, batch_size,
+                                                           training, shuffle, std::move(learning_rates));
+            }
             return handle;
           },
           py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("batch_size"), py::arg("training"),
@@ -408,6 +572,7 @@ py::dict read_file(const std::string& path) {
 
 PYBIND11_MODULE(DENSENN_MODULE, m) {
   m.doc() = "densenn's C++ core (" DENSENN_ISA " build)";
+  main_thread_id = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   bind_model<float>(m, "SequentialF32", "DataPassF32");
   bind_model<double>(m, "SequentialF64", "DataPassF64");
   m.attr("isa") = DENSENN_ISA;

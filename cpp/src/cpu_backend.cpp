@@ -1,8 +1,10 @@
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "densenn/backend.hpp"
+#include "densenn/interrupt.hpp"
 #include "denormals.hpp"
 #include "threading.hpp"
 
@@ -11,6 +13,14 @@ namespace {
 
 template <class T>
 using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Larger products (over ~1G multiply-adds, 20-100 ms) and activations (over 16M
+// values) run in blocks with an interruption point between them, so that Ctrl-C
+// is seen within a fraction of a second even in one huge batch. Blocks of rows
+// or columns give the same numbers as one product; blocks of the inner
+// dimension (when it is the largest) add their partial products in turn.
+constexpr double kInterruptibleWork = double(1L << 30);
+constexpr long kInterruptibleValues = 1L << 24;
 
 template <class C, class A, class B>
 void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
@@ -23,7 +33,7 @@ void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
 // c (+)= a * b, split into one block of rows (or of columns, when c is wide)
 // per thread for large products; each block is a single-threaded Eigen GEMM.
 template <class A, class B, class C>
-void product(const A& a, const B& b, C& c, bool accumulate) {
+void threaded_product(const A& a, const B& b, C&& c, bool accumulate) {
   const long m = c.rows(), n = c.cols(), k = a.cols();
   const int threads = threads_for(double(m) * double(n) * double(k));
   if (threads <= 1) {
@@ -44,6 +54,56 @@ void product(const A& a, const B& b, C& c, bool accumulate) {
       multiply_into(c.middleRows(start, size), a.middleRows(start, size), b, accumulate);
     else
       multiply_into(c.middleCols(start, size), a, b.middleCols(start, size), accumulate);
+  }
+}
+
+// Blocks of ~equal size, multiples of 16, that split `extent` into at least `parts`.
+template <class F>
+void in_blocks(long extent, long parts, F&& f) {
+  const long block = std::max(16L, (extent / parts + 15) / 16 * 16);
+  for (long start = 0; start < extent; start += block) {
+    interruption_point();
+    f(start, std::min(block, extent - start));
+  }
+}
+
+// threaded_product, in blocks of the largest dimension when the product is large (see kInterruptibleWork).
+template <class A, class B, class C>
+void product(const A& a, const B& b, C& c, bool accumulate) {
+  const long m = c.rows(), n = c.cols(), k = a.cols();
+  const double work = double(m) * double(n) * double(k);
+  if (work <= kInterruptibleWork) {
+    threaded_product(a, b, c, accumulate);
+    return;
+  }
+  const long parts = long(std::ceil(work / kInterruptibleWork));
+  if (m >= n && m >= k)
+    in_blocks(m, parts, [&](long start, long size) {
+      threaded_product(a.middleRows(start, size), b, c.middleRows(start, size), accumulate);
+    });
+  else if (n >= k)
+    in_blocks(n, parts, [&](long start, long size) {
+      threaded_product(a, b.middleCols(start, size), c.middleCols(start, size), accumulate);
+    });
+  else
+    in_blocks(k, parts, [&](long start, long size) {
+      threaded_product(a.middleCols(start, size), b.middleRows(start, size), c, accumulate || start > 0);
+    });
+}
+
+// f(first_row, row_count) over blocks of ~kInterruptibleValues values, with an interruption point before
+// each. Blocks of 16 rows keep every block's start aligned as the whole array's, so the same values take
+// Eigen's packet and scalar paths as without blocks: the numbers do not change.
+template <class F>
+void in_row_blocks(long rows, long cols, F&& f) {
+  if (double(rows) * double(cols) <= double(kInterruptibleValues)) {
+    f(0L, rows);
+    return;
+  }
+  const long block = std::max(16L, kInterruptibleValues / std::max(1L, cols) / 16 * 16);
+  for (long start = 0; start < rows; start += block) {
+    interruption_point();
+    f(start, std::min(block, rows - start));
   }
 }
 
@@ -69,16 +129,22 @@ class CpuBackend final : public Backend<T> {
 
   void bias_activation_forward(const ActivationSpec& act, const T* bias, T* z, T* y, long rows,
                                long cols) override {
-    if (bias) {
-      Eigen::Map<Mat<T>> Z(z, rows, cols);
-      Z.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, cols);
-    }
-    activation_forward(act, z, y, rows, cols);
+    in_row_blocks(rows, cols, [&](long first, long n) {  // activations work row by row
+      T *zb = z + first * cols, *yb = y + first * cols;
+      if (bias) {
+        Eigen::Map<Mat<T>> Z(zb, n, cols);
+        Z.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(bias, cols);
+      }
+      activation_forward(act, zb, yb, n, cols);
+    });
   }
 
   void activation_backward(const ActivationSpec& act, const T* z, const T* y, T* grad, long rows,
                            long cols) override {
-    densenn::activation_backward(act, z, y, grad, rows, cols);
+    in_row_blocks(rows, cols, [&](long first, long n) {
+      const long at = first * cols;
+      densenn::activation_backward(act, z ? z + at : nullptr, y ? y + at : nullptr, grad + at, n, cols);
+    });
   }
 
   void bias_gradient(const T* grad, T* db, long rows, long cols) override {

@@ -1,9 +1,11 @@
 #include "densenn/sequential.hpp"
 
+#include "densenn/interrupt.hpp"
 #include "denormals.hpp"
 #include "threading.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <numeric>
@@ -108,6 +110,7 @@ template <class T>
 const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const {
   const T* in = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
+    interruption_point();
     layers_[i]->forward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), rows, ctx);
     in = ws.outputs[i].data();
   }
@@ -151,31 +154,32 @@ void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) cons
   // (each row's numbers are the same whichever thread computes it).
   const double work = double(rows) * double(std::max<std::size_t>(params_.size(), 1));
   const int threads = passes > 1 ? int(std::min<long>(threads_for(work), passes)) : 1;
+  const auto lock = lock_shared();
   std::exception_ptr error;
+  std::atomic<bool> failed{false};
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     FlushDenormals flush;  // the team's threads too
-    try {
-      std::unique_ptr<Workspace<T>> ws = take_predict_workspace();
-      struct GiveBack {  // also when forward throws; one grown past ~1M values by a large batch_size is freed
-        const Sequential& model;
-        std::unique_ptr<Workspace<T>>& ws;
-        long pooled_rows;
-        ~GiveBack() {
-          if (ws->rows <= pooled_rows) model.give_back_predict_workspace(std::move(ws));
-        }
-      } give_back{*this, ws, pooled_rows};
-      reserve_forward(*ws, pass_rows);
+    std::unique_ptr<Workspace<T>> ws;
 #pragma omp for schedule(dynamic)
-      for (long pass = 0; pass < passes; ++pass) {
+    for (long pass = 0; pass < passes; ++pass) {
+      if (failed.load(std::memory_order_relaxed)) continue;  // (an exception must not leave the loop)
+      try {
+        if (!ws) {
+          ws = take_predict_workspace();
+          reserve_forward(*ws, pass_rows);
+        }
         const long start = pass * pass_rows;
         predict_batches(*ws, x + start * input_dim_, std::min(pass_rows, rows - start), out + start * output_dim(),
                         pass_rows);
-      }
-    } catch (...) {
+      } catch (...) {  // e.g. Interrupted, which only the calling thread's interruption points throw
 #pragma omp critical(densenn_predict_error)
-      if (!error) error = std::current_exception();
+        if (!error) error = std::current_exception();
+        failed = true;
+      }
     }
+    // Back to the pool, unless a large batch_size grew it past ~1M activation values.
+    if (ws && ws->rows <= pooled_rows) give_back_predict_workspace(std::move(ws));
   }
   if (error) std::rethrow_exception(error);
 }
@@ -183,6 +187,7 @@ void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) cons
 template <class T>
 void Sequential<T>::predict(Workspace<T>& ws, const T* x, long rows, T* out) const {
   if (rows <= 0) return;
+  const auto lock = lock_shared();
   if (ws.rows <= 0) reserve(ws, std::min(rows, 64L));
   predict_batches(ws, x, rows, out, ws.rows);
 }
@@ -244,6 +249,7 @@ template <class T>
 void Sequential<T>::backward(Workspace<T>& ws, const T* x, const T* pred, const T* y, const T* w, long rows) {
   backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, output_dim());
   for (std::size_t i = layers_.size(); i-- > 0;) {
+    interruption_point();
     const T* in = i == 0 ? x : ws.outputs[i - 1].data();
     T* dx = i == 0 ? nullptr : ws.grad_next.data();
     const bool logits = fused_ && i + 1 == layers_.size();
@@ -258,28 +264,49 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const T* y, const 
   if (!compiled_) throw std::logic_error("The model must be compiled before training or evaluation.");
   reserve(ws, rows);
   const long cols = output_dim();
-  const T* pred = forward(ws, x, rows, training ? PassContext{true, &noise_rng_} : PassContext{});
-  const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols) + penalty(ws, rows);
-  for (const MetricSpec& metric : metrics_) {
-    backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
-    metric_states += metric_state_size(metric);
+  // Until the optimizer step (the last thing, and never interrupted) a training batch changes only the
+  // moving statistics and the generators: kept here to undo.
+  std::vector<std::uint64_t> rng_backup;
+  if (training) {
+    state_backup_.assign(state_.begin(), state_.end());
+    rng_backup = rng_state();
   }
-  if (!training) return loss;
-  backward(ws, x, pred, y, w, rows);
-  backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
-                           variables_, iterations_, learning_rate);
-  ++iterations_;
-  return loss;
+  try {
+    const T* pred = forward(ws, x, rows, training ? PassContext{true, &noise_rng_} : PassContext{});
+    const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols) + penalty(ws, rows);
+    for (const MetricSpec& metric : metrics_) {
+      backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
+      metric_states += metric_state_size(metric);
+    }
+    if (!training) return loss;
+    backward(ws, x, pred, y, w, rows);
+    backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
+                             variables_, iterations_, learning_rate);
+    ++iterations_;
+    return loss;
+  } catch (...) {
+    if (training) {
+      std::copy(state_backup_.begin(), state_backup_.end(), state_.begin());
+      set_rng_state(rng_backup);
+    }
+    throw;
+  }
 }
 
 template <class T>
-DataPass<T>::DataPass(Sequential<T>& model, const T* x, const T* y, const T* w, long rows, long batch_size,
-                      bool training, bool shuffle, std::vector<double> learning_rates)
-    : model_(model), x_(x), y_(y), w_(w), rows_(rows), batch_size_(batch_size), training_(training),
-      compile_count_(model.compile_count()), learning_rates_(std::move(learning_rates)), metrics_(model.metrics()) {
+DataPass<T>::DataPass(Sequential<T>& model, const T* x, const T* y, long y_cols, const T* w, long rows,
+                      long batch_size, bool training, bool shuffle, std::vector<double> learning_rates)
+    : model_(model), x_(x), y_(y), w_(w), y_cols_(y_cols), rows_(rows), batch_size_(batch_size), training_(training),
+      learning_rates_(std::move(learning_rates)) {
+  const auto lock = model.lock_exclusive();  // reads the compiled loss and metrics, draws the shuffling order
+  compile_count_ = model.compile_count();
+  metrics_ = model.metrics();
   if (!model.compiled()) throw std::logic_error("The model must be compiled before training or evaluation.");
   if (rows <= 0) throw std::invalid_argument("the data set is empty.");
   if (batch_size <= 0) throw std::invalid_argument("batch_size must be positive, got " + std::to_string(batch_size) + ".");
+  if (y_cols != model.target_cols())
+    throw std::invalid_argument("y: expected " + std::to_string(model.target_cols()) + " columns for the compiled loss, got " +
+                                std::to_string(y_cols) + ".");
   loss_check_targets(model.loss(), y, rows, model.output_dim());
   batch_size_ = std::min(batch_size, rows);
   steps_ = (rows + batch_size_ - 1) / batch_size_;
@@ -294,35 +321,45 @@ DataPass<T>::DataPass(Sequential<T>& model, const T* x, const T* y, const T* w, 
     std::iota(order_.begin(), order_.end(), 0L);
     model.shuffle_rng().shuffle(order_.data(), std::uint64_t(rows));
   }
-  model.reserve(model.training_workspace(), batch_size_);
 }
 
 template <class T>
 long DataPass<T>::run(long max_steps, double max_seconds) {
-  // The targets' width and the metric states were sized for the compiled loss and metrics.
-  if (model_.compile_count() != compile_count_)
-    throw std::logic_error("The model was compiled again while a training or evaluation pass was running.");
   FlushDenormals flush;
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   Workspace<T>& ws = model_.training_workspace();
-  const long in_cols = model_.input_dim(), y_cols = model_.target_cols();
+  const long in_cols = model_.input_dim();
   long ran = 0;
   while (step_ < steps_ && ran < max_steps) {
+    interruption_point();
+    const auto lock = model_.lock_exclusive();  // per batch: predicts in other threads run between batches
+    // The targets' width and the metric states were sized for the compiled loss and metrics.
+    if (model_.compile_count() != compile_count_)
+      throw std::logic_error("The model was compiled again while a training or evaluation pass was running.");
+    model_.reserve(ws, batch_size_);  // the training workspace is the lock holder's: sized under the lock
     const long first = step_ * batch_size_;
     const long n = std::min(batch_size_, rows_ - first);
-    const T *x = x_ + first * in_cols, *y = y_ + first * y_cols, *w = w_ ? w_ + first : nullptr;
+    const T *x = x_ + first * in_cols, *y = y_ + first * y_cols_, *w = w_ ? w_ + first : nullptr;
     if (!order_.empty()) {  // gather the shuffled rows into contiguous batch buffers
       const long* index = order_.data() + first;
       model_.backend().gather_rows(x_, in_cols, index, n, ws.input.data());
-      model_.backend().gather_rows(y_, y_cols, index, n, ws.target.data());
+      model_.backend().gather_rows(y_, y_cols_, index, n, ws.target.data());
       if (w_) model_.backend().gather_rows(w_, 1, index, n, ws.weight.data());
       x = ws.input.data();
       y = ws.target.data();
       w = w_ ? ws.weight.data() : nullptr;
     }
     const double lr = learning_rates_.empty() ? model_.optimizer().learning_rate : learning_rates_[std::size_t(step_)];
-    loss_sum_ += model_.run_batch(ws, x, y, w, n, training_, metric_states_.data(), lr) * double(n);
+    metric_backup_.assign(metric_states_.begin(), metric_states_.end());
+    double loss;
+    try {
+      loss = model_.run_batch(ws, x, y, w, n, training_, metric_states_.data(), lr);
+    } catch (...) {  // the batch did not happen (run_batch undid its changes to the model)
+      metric_states_.swap(metric_backup_);
+      throw;
+    }
+    loss_sum_ += loss * double(n);
     seen_ += n;
     ++step_;
     ++ran;

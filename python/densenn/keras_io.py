@@ -686,13 +686,13 @@ def save_keras(model, path):
         f.create_group("vars").attrs["name"] = model.name
         root = f.create_group("layers")
         counters = {}
-        for layer in model.layers:
+        for layer, weights in zip(model.layers, model._weights_by_layer()):  # one consistent set
             base = _snake_case(type(layer).__name__)
             k = counters.get(base, 0)
             counters[base] = k + 1
             group = root.create_group(base if k == 0 else f"{base}_{k}").create_group("vars")
             group.attrs["name"] = layer.name
-            for i, w in enumerate(layer.get_weights()):
+            for i, w in enumerate(weights):
                 group.create_dataset(str(i), data=np.asarray(w, dtype=np.float32))
     weights = buffer.getvalue()
 

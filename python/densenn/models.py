@@ -1,7 +1,9 @@
 """The Sequential model, as in ``keras.Sequential``: a stack of layers whose
 training, evaluation and prediction run in the C++ core."""
+import functools
 import json
 import math
+import threading
 
 import numpy as np
 
@@ -14,8 +16,26 @@ from .layers import InputLayer, Layer, sample_shape, unique_name
 __all__ = ["Sequential", "model_from_json", "load_model"]
 
 # How long the C++ loop runs between returns to Python: long enough that
-# Python's share is negligible, short enough for a live bar and Ctrl-C.
+# Python's share is negligible, short enough for a live bar. (Ctrl-C does not
+# wait for the slice: the C++ loop polls Python's signal handlers itself.)
 _SLICE_SECONDS = 0.1
+
+
+def _one_thread_at_a_time(method):
+    """fit, evaluate, train_on_batch and test_on_batch share the model's training workspace and move its
+    weights: a second one from another thread while one runs is a RuntimeError. The same thread may nest them
+    (an evaluate() in a callback). predict and get_weights may run in any thread at any time (docs/reliability.md)."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        if not self._training_lock.acquire(blocking=False):
+            raise RuntimeError(f"{method.__name__}: this model is already training or evaluating in another "
+                               "thread; fit, evaluate, train_on_batch and test_on_batch run on a model one thread at "
+                               "a time (predict may run from any thread).")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._training_lock.release()
+    return guarded
 
 
 def _positive_int(value, argument, allow_zero=False):
@@ -117,6 +137,7 @@ class Sequential:
         self.loss = None
         self.stop_training = False
         self.history = None
+        self._training_lock = threading.RLock()  # see _one_thread_at_a_time
         if layers is not None and not isinstance(layers, (list, tuple)):
             raise ValueError(f"Sequential: expected a list of layers, got {layers!r}")
         for layer in layers or []:
@@ -255,12 +276,14 @@ class Sequential:
         return slices
 
     def _read_weights(self, slices):
-        return [getattr(self._core, b)[o:o + int(np.prod(s))].reshape(s).copy() for b, o, s in slices]
+        """Copies, taken together under the core's lock: never half of one training step and half of another."""
+        copies = self._core.read([(b, o, int(np.prod(s))) for b, o, s in slices])
+        return [c.reshape(s) for c, (_, _, s) in zip(copies, slices)]
 
     def _write_weights(self, slices, weights, owner):
         arrays = self._checked_weights(weights, [s for _, _, s in slices], owner)  # all checked before any write
-        for (buffer, offset, _), array in zip(slices, arrays):
-            getattr(self._core, buffer)[offset:offset + array.size] = array.ravel()
+        # Written together under the core's lock: a fit in another thread waits, then goes on from them.
+        self._core.write([(b, o, a.ravel()) for (b, o, _), a in zip(slices, arrays)])
 
     def _layer_weights(self, layer):
         return self._read_weights(self._weight_slices()[self._layers.index(layer)])
@@ -287,6 +310,12 @@ class Sequential:
         if self._core is None:
             return []
         return self._read_weights([s for layer in self._weight_slices() for s in layer])
+
+    def _weights_by_layer(self):
+        """Each layer's weights, all read under one lock (one consistent set while another thread trains)."""
+        slices = self._weight_slices()
+        flat = iter(self._read_weights([s for layer in slices for s in layer]))
+        return [[next(flat) for _ in layer] for layer in slices]
 
     def set_weights(self, weights):
         if self._core is None:
@@ -506,6 +535,7 @@ class Sequential:
                 break
         return self._logs(data_pass)
 
+    @_one_thread_at_a_time
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             validation_batch_size=None, validation_freq=1):
@@ -575,6 +605,7 @@ class Sequential:
         self.history = history
         return history
 
+    @_one_thread_at_a_time
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
                  return_dict=False):
         """The loss (and metrics) on (x, y): a float, or [loss, *metrics], or a dict with return_dict=True."""
@@ -623,11 +654,13 @@ class Sequential:
             progress.update(max(1, steps), {}, finalize=True)
         return out
 
+    @_one_thread_at_a_time
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on (x, y) as a single batch; returns that batch's loss (and metrics).
         (Keras 3 keeps accumulating metrics across calls until reset_metrics(); densenn reports the batch.)"""
         return self._one_batch(x, y, sample_weight, class_weight, return_dict, training=True)
 
+    @_one_thread_at_a_time
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss (and metrics) of (x, y) as a single batch, without training."""
         return self._one_batch(x, y, sample_weight, None, return_dict, training=False)

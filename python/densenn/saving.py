@@ -173,19 +173,20 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, **faults
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save: {path!r} exists and overwrite=False.")
     c = model._core
+    snap = c.snapshot()  # one consistent state, also while another thread trains the model
     compiled = _compile_config(model)
     meta = {"format": _FORMAT, "kind": "model", "densenn_version": _version(),
             "model": {"module": "keras", "class_name": "Sequential", "config": model.get_config(),
                       "registered_name": None},
             "compile": compiled,
             "optimizer": None}
-    tensors = [("params", _tensor(c.params, model._dtype)), ("state", _tensor(c.state, model._dtype))]
+    tensors = [("params", _tensor(snap["params"], model._dtype)), ("state", _tensor(snap["state"], model._dtype))]
     if include_optimizer and compiled is not None:
         meta["optimizer"] = {"built": bool(model._optimizer_built)}
-        tensors.append(("optimizer_state", _tensor(c.optimizer_state, model._dtype)))
+        tensors.append(("optimizer_state", _tensor(snap["optimizer_state"], model._dtype)))
     spec = {"kind": "model", "input_dim": int(c.input_dim), "layers": _core_layers(model),
             "json": _json_dumps(meta, "save"), "tensors": tensors,
-            "training": (int(c.iterations) if compiled is not None else 0, [int(w) for w in c.rng_state])}
+            "training": (int(snap["iterations"]) if compiled is not None else 0, [int(w) for w in snap["rng_state"]])}
     _write(path, spec, **faults)
 
 
@@ -218,8 +219,7 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
         config_module.set_floatx(previous)
     _check_same_layers(model, data, path)
     c = model._core
-    c.params[:] = data["tensors"]["params"]
-    c.state[:] = data["tensors"]["state"]
+    c.write([("params", 0, data["tensors"]["params"]), ("state", 0, data["tensors"]["state"])])
     training = data["training"]
     if training is not None:
         try:
@@ -240,7 +240,7 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
             if saved.size != c.optimizer_state.size:
                 raise ModelFileError(f"'{path}': the optimizer state has {saved.size} values, the optimizer "
                                      f"needs {c.optimizer_state.size}.")
-            c.optimizer_state[:] = saved
+            c.write([("optimizer_state", 0, saved)])
             c.iterations = int(training[0])
             model._optimizer_built = bool(meta["optimizer"].get("built", False))
     return model
@@ -277,10 +277,11 @@ def save_weights(model, filepath, overwrite=True, **faults):
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save_weights: {path!r} exists and overwrite=False.")
     c = model._core
+    params, state = c.read([("params", 0, c.params.size), ("state", 0, c.state.size)])  # one consistent state
     meta = {"format": _FORMAT, "kind": "weights", "densenn_version": _version(), "layers": _weights_layout(model)}
     spec = {"kind": "weights", "input_dim": int(c.input_dim), "layers": _core_layers(model),
             "json": _json_dumps(meta, "save_weights"),
-            "tensors": [("params", _tensor(c.params, model._dtype)), ("state", _tensor(c.state, model._dtype))],
+            "tensors": [("params", _tensor(params, model._dtype)), ("state", _tensor(state, model._dtype))],
             "training": None}
     _write(path, spec, **faults)
 
@@ -318,8 +319,7 @@ def load_weights(model, filepath):
         if data["tensors"][name].size != size:
             raise ValueError(f"load_weights: the file has {data['tensors'][name].size} {name} values, the model "
                              f"needs {size}.")
-    c.params[:] = data["tensors"]["params"]
-    c.state[:] = data["tensors"]["state"]
+    c.write([("params", 0, data["tensors"]["params"]), ("state", 0, data["tensors"]["state"])])  # both at once
 
 
 def _version():

@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "densenn/backend.hpp"
 #include "densenn/buffer.hpp"
+#include "densenn/fair_shared_mutex.hpp"
 #include "densenn/layers.hpp"
 #include "densenn/random.hpp"
 
@@ -27,6 +29,15 @@ struct Workspace {
   Buffer<T> grad, grad_next;        // dL/d(activations), ping-pong between layers
 };
 
+// Threads: predict() may run from any number of threads at once, also while
+// another thread trains: it holds the model's lock shared, and a DataPass holds
+// it exclusively for each batch, so a predict sees the weights between two
+// training steps, never a half-updated set. Everything else that reads or
+// writes the model's buffers or settings (compile, params()/state()/
+// optimizer_state(), run_batch, compute_gradients, the RNG and iteration
+// setters) is the caller's to lock: lock_exclusive() to write, lock_shared()
+// to read. The lock is not recursive. The training workspace belongs to
+// whoever holds the lock exclusively.
 template <class T>
 class Sequential {
  public:
@@ -66,9 +77,13 @@ class Sequential {
   void set_rng_state(const std::vector<std::uint64_t>& words);
   Backend<T>& backend() const { return *backend_; }
 
+  std::unique_lock<FairSharedMutex> lock_exclusive() const { return std::unique_lock<FairSharedMutex>(mutex_); }
+  std::shared_lock<FairSharedMutex> lock_shared() const { return std::shared_lock<FairSharedMutex>(mutex_); }
+
   // out (rows x output_dim) = model(x), in passes of batch_size rows or more (up to ~1M activation values),
-  // several passes in parallel when large; thread-safe against other predicts. Reuses pooled workspaces:
-  // once warm, allocates nothing unless batch_size asks for passes larger than ~1M activation values.
+  // several passes in parallel when large; takes the lock shared (see above). Interruptible (interrupt.hpp).
+  // Reuses pooled workspaces: once warm, allocates nothing unless batch_size asks for passes larger than
+  // ~1M activation values.
   void predict(const T* x, long rows, T* out, long batch_size) const;
   // The same with the caller's workspace, in batches of ws.rows rows (reserved for min(rows, 64) when
   // empty): allocates nothing once ws is reserved, so one workspace per thread makes predicts allocation-free.
@@ -76,7 +91,9 @@ class Sequential {
 
   // One forward pass (and, when training, backward pass and optimizer step
   // at this learning rate) on a batch; returns the batch loss and adds the
-  // batch to the metrics' states (laid end to end).
+  // batch to the metrics' states (laid end to end). A training batch that
+  // throws (Interrupted included) leaves the model as it was before it:
+  // weights, moving statistics, optimizer state, iterations and generators.
   double run_batch(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, bool training,
                    double* metric_states, double learning_rate);
 
@@ -113,25 +130,32 @@ class Sequential {
   long long iterations_ = 0;
   Rng shuffle_rng_, noise_rng_;
   Workspace<T> train_ws_;
+  Buffer<T> state_backup_;  // run_batch's copy of state_, to undo a step that throws
+  mutable FairSharedMutex mutex_;
   mutable std::mutex predict_pool_mutex_;
   mutable std::vector<std::unique_ptr<Workspace<T>>> predict_pool_;  // idle workspaces of finished predicts
 };
 
 // One pass over a data set in batches (an epoch of training, or an
-// evaluation), run in slices so the caller can report progress or check for
-// interrupts between them. The arrays must outlive the pass.
+// evaluation), run in slices so the caller can report progress between them.
+// Each batch holds the model's lock exclusively; an interrupt (interrupt.hpp)
+// abandons the batch it stops, leaving the pass and the model as they were
+// after the previous one. The arrays must outlive the pass.
 template <class T>
 class DataPass {
  public:
   // learning_rates: one rate per step (a schedule's values), or empty for the optimizer's own rate.
-  DataPass(Sequential<T>& model, const T* x, const T* y, const T* sample_weight, long rows, long batch_size,
-           bool training, bool shuffle, std::vector<double> learning_rates = {});
+  // x is rows x input_dim, y rows x y_cols (which must be the compiled loss's target width), sample_weight
+  // rows or null. The constructor takes the model's lock (it draws the shuffling order).
+  DataPass(Sequential<T>& model, const T* x, const T* y, long y_cols, const T* sample_weight, long rows,
+           long batch_size, bool training, bool shuffle, std::vector<double> learning_rates = {});
 
   long steps() const { return steps_; }
   long steps_done() const { return step_; }
   bool done() const { return step_ >= steps_; }
   // Runs up to max_steps more batches, stopping early once max_seconds have
-  // passed (max_seconds <= 0: no time limit). Returns the steps run.
+  // passed (max_seconds <= 0: no time limit). Returns the steps run; throws
+  // Interrupted when the calling thread's check says stop.
   long run(long max_steps, double max_seconds);
 
   double loss() const { return seen_ ? loss_sum_ / double(seen_) : 0.0; }  // batch-size-weighted mean
@@ -140,7 +164,7 @@ class DataPass {
  private:
   Sequential<T>& model_;
   const T *x_, *y_, *w_;
-  long rows_, batch_size_, steps_, step_ = 0;
+  long y_cols_, rows_, batch_size_, steps_, step_ = 0;
   bool training_;
   std::vector<long> order_;  // empty: rows in order, read in place
   long compile_count_;        // the model's, when the pass began
@@ -149,6 +173,7 @@ class DataPass {
   double loss_sum_ = 0;
   long seen_ = 0;
   std::vector<double> metric_states_;  // each metric's sums, end to end
+  std::vector<double> metric_backup_;  // their values before the running batch
 };
 
 }  // namespace densenn
