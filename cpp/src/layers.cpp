@@ -198,31 +198,40 @@ void BatchNormalization<T>::forward(Backend<T>& /*be*/, const T* x, T* y, T* scr
                                     const PassContext& ctx) {
   T* x_hat = scratch;
   T* inv_std = scratch + rows * dim_;
-  for (long j = 0; j < dim_; ++j) {
-    double mean, variance;
-    if (ctx.training) {  // batch statistics, accumulated in double
-      double sum = 0, sum_sq = 0;
-      for (long r = 0; r < rows; ++r) sum += double(x[r * dim_ + j]);
-      mean = sum / double(rows);
-      for (long r = 0; r < rows; ++r) {
-        const double d = double(x[r * dim_ + j]) - mean;
-        sum_sq += d * d;
+  // Column j's statistics add its rows in order, as a column-by-column loop would, but the batch is read row
+  // by row (contiguous) into per-column sums.
+  const double* mean = nullptr;
+  if (ctx.training) {  // batch statistics, accumulated in double
+    column_a_.assign(std::size_t(dim_), 0.0);  // the column means
+    column_b_.assign(std::size_t(dim_), 0.0);  // the sums of squared deviations
+    double* sum = column_a_.data();
+    double* sum_sq = column_b_.data();
+    for (long r = 0; r < rows; ++r)
+      for (long j = 0; j < dim_; ++j) sum[j] += double(x[r * dim_ + j]);
+    for (long j = 0; j < dim_; ++j) sum[j] /= double(rows);
+    for (long r = 0; r < rows; ++r)
+      for (long j = 0; j < dim_; ++j) {
+        const double d = double(x[r * dim_ + j]) - sum[j];
+        sum_sq[j] += d * d;
       }
-      variance = sum_sq / double(rows);
-      moving_mean_[j] = T(double(moving_mean_[j]) * momentum_ + mean * (1 - momentum_));
+    for (long j = 0; j < dim_; ++j) {
+      const double variance = sum_sq[j] / double(rows);
+      moving_mean_[j] = T(double(moving_mean_[j]) * momentum_ + sum[j] * (1 - momentum_));
       moving_variance_[j] = T(double(moving_variance_[j]) * momentum_ + variance * (1 - momentum_));
-    } else {
-      mean = double(moving_mean_[j]);
-      variance = double(moving_variance_[j]);
+      inv_std[j] = T(1.0 / std::sqrt(variance + epsilon_));
     }
-    inv_std[j] = T(1.0 / std::sqrt(variance + epsilon_));
-    const T g = gamma_ ? gamma_[j] : T(1), b = beta_ ? beta_[j] : T(0);
-    for (long r = 0; r < rows; ++r) {
+    mean = sum;
+  } else {
+    for (long j = 0; j < dim_; ++j) inv_std[j] = T(1.0 / std::sqrt(double(moving_variance_[j]) + epsilon_));
+  }
+  for (long r = 0; r < rows; ++r)
+    for (long j = 0; j < dim_; ++j) {
       const long i = r * dim_ + j;
-      x_hat[i] = T((double(x[i]) - mean) * double(inv_std[j]));
+      const double m = mean ? mean[j] : double(moving_mean_[j]);
+      const T g = gamma_ ? gamma_[j] : T(1), b = beta_ ? beta_[j] : T(0);
+      x_hat[i] = T((double(x[i]) - m) * double(inv_std[j]));
       y[i] = g * x_hat[i] + b;
     }
-  }
 }
 
 template <class T>
@@ -230,24 +239,29 @@ void BatchNormalization<T>::backward(Backend<T>& /*be*/, const T* /*x*/, const T
                                      long rows, bool /*grad_is_logits*/) {
   const T* x_hat = scratch;
   const T* inv_std = scratch + rows * dim_;
-  for (long j = 0; j < dim_; ++j) {
-    double sum_dy = 0, sum_dy_xhat = 0;
-    for (long r = 0; r < rows; ++r) {
-      sum_dy += double(grad[r * dim_ + j]);
-      sum_dy_xhat += double(grad[r * dim_ + j]) * double(x_hat[r * dim_ + j]);
+  column_a_.assign(std::size_t(dim_), 0.0);  // sum of dy per column
+  column_b_.assign(std::size_t(dim_), 0.0);  // sum of dy * x_hat per column
+  double* sum_dy = column_a_.data();
+  double* sum_dy_xhat = column_b_.data();
+  for (long r = 0; r < rows; ++r)
+    for (long j = 0; j < dim_; ++j) {
+      sum_dy[j] += double(grad[r * dim_ + j]);
+      sum_dy_xhat[j] += double(grad[r * dim_ + j]) * double(x_hat[r * dim_ + j]);
     }
-    if (dgamma_) dgamma_[j] = T(sum_dy_xhat);
-    if (dbeta_) dbeta_[j] = T(sum_dy);
-    if (!dx) continue;
-    // Through the batch statistics: dx = g/std * (dy - mean(dy) - x_hat * mean(dy * x_hat)).
-    const double g = gamma_ ? double(gamma_[j]) : 1.0;
-    const double scale = g * double(inv_std[j]);
-    const double mean_dy = sum_dy / double(rows), mean_dy_xhat = sum_dy_xhat / double(rows);
-    for (long r = 0; r < rows; ++r) {
+  for (long j = 0; j < dim_; ++j) {
+    if (dgamma_) dgamma_[j] = T(sum_dy_xhat[j]);
+    if (dbeta_) dbeta_[j] = T(sum_dy[j]);
+  }
+  if (!dx) return;
+  // Through the batch statistics: dx = g/std * (dy - mean(dy) - x_hat * mean(dy * x_hat)).
+  for (long r = 0; r < rows; ++r)
+    for (long j = 0; j < dim_; ++j) {
       const long i = r * dim_ + j;
+      const double g = gamma_ ? double(gamma_[j]) : 1.0;
+      const double scale = g * double(inv_std[j]);
+      const double mean_dy = sum_dy[j] / double(rows), mean_dy_xhat = sum_dy_xhat[j] / double(rows);
       dx[i] = T(scale * (double(grad[i]) - mean_dy - double(x_hat[i]) * mean_dy_xhat));
     }
-  }
 }
 
 template <class T>

@@ -142,12 +142,13 @@ void Sequential<T>::give_back_predict_workspace(std::unique_ptr<Workspace<T>> ws
 template <class T>
 void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) const {
   if (rows <= 0) return;
-  // Rows per forward pass: batch_size, or more, up to ~1M activation values (4 MB in float32): a layer's
-  // weights are then packed once for many rows instead of once per 32, and the result does not depend on
-  // batch_size beyond rounding, as in Keras, where batch_size only bounds memory.
+  // Rows per forward pass: batch_size, or more: ~256K activation values (1 MB in float32, cache-sized), at
+  // least 256 rows, so a layer's weights are packed once for many rows instead of once per 32, and a large
+  // predict has passes enough to share between threads. The result does not depend on batch_size beyond
+  // rounding, as in Keras, where batch_size only bounds memory.
   long widths = 0;
   for (const auto& layer : layers_) widths += layer->output_dim();
-  const long pooled_rows = std::max(1L, (1L << 20) / std::max(widths, 1L));
+  const long pooled_rows = std::max(256L, (1L << 18) / std::max(widths, 1L));
   const long pass_rows = std::max(1L, std::min(rows, std::max(batch_size, pooled_rows)));
   const long passes = (rows + pass_rows - 1) / pass_rows;
   // Several passes run in parallel, each on its own workspace, when there is work enough for threads
@@ -178,7 +179,7 @@ void Sequential<T>::predict(const T* x, long rows, T* out, long batch_size) cons
         failed = true;
       }
     }
-    // Back to the pool, unless a large batch_size grew it past ~1M activation values.
+    // Back to the pool, unless a large batch_size grew it past the usual pass.
     if (ws && ws->rows <= pooled_rows) give_back_predict_workspace(std::move(ws));
   }
   if (error) std::rethrow_exception(error);

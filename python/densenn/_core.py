@@ -4,7 +4,9 @@ Three builds of the same sources ship in the package (x86-64): ``_core_x86_64_v4
 (AVX-512), ``_core_x86_64_v3`` (AVX2 + FMA, about 3x faster matrix products than
 SSE2) and ``_core_baseline`` (any x86-64 CPU). The baseline module asks the CPU
 what it can run. Set ``DENSENN_ISA`` to ``baseline``, ``x86-64-v3`` or
-``x86-64-v4`` to force one (the tests do, to keep each correct).
+``x86-64-v4`` to force one (the tests do, to keep each correct). Where the
+AVX-512 build is chosen, narrow networks still run on the AVX2 one (see
+``module_for``).
 """
 import importlib
 import os
@@ -37,3 +39,21 @@ def _load():
 
 
 core = _load()
+
+
+# Measured in one run on an Ice Lake core (bench/results/benchmark.md, closing note of the performance issue):
+# AVX-512 trains W4 (2048 wide) 1.25x and W1 (100 wide) 1.09x faster than AVX2, W2 (64 wide) the same, and
+# W3 (713-20-10-1, batch 16) 0.84x: its 16-lane vectors are mostly remainder on 20-, 10- and 1-wide layers.
+_AVX512_MIN_UNITS = 64
+
+
+def module_for(widest_layer):
+    """The module a model whose widest layer has this many units is built with: the loaded one, except that
+    narrow networks take the AVX2 build over the AVX-512 one (unless DENSENN_ISA forces a build)."""
+    if core.isa != "x86-64-v4" or widest_layer >= _AVX512_MIN_UNITS or \
+            os.environ.get("DENSENN_ISA", "auto").strip().lower() != "auto":
+        return core
+    try:
+        return importlib.import_module(dict(_BUILDS)["x86-64-v3"])
+    except ImportError:
+        return core

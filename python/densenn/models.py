@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from . import config, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module, utils
-from ._core import core
+from ._core import core, module_for
 from ._summary import default_line_length, format_count, format_shape, format_summary
 from .callbacks import CallbackList, History, ProgbarLogger
 from .layers import InputLayer, Layer, sample_shape, unique_name
@@ -242,7 +242,8 @@ class Sequential:
             specs.append(layer._core_config(shape))
             shape = layer._output_shape(shape)
         _check_model_size(self._input_shape, self._layers, specs)
-        model_class = core.SequentialF64 if config.floatx() == "float64" else core.SequentialF32
+        module = module_for(max((spec.get("units", 0) for spec in specs), default=0))
+        model_class = module.SequentialF64 if config.floatx() == "float64" else module.SequentialF32
         self._core = model_class(int(np.prod(self._input_shape)), specs, utils.next_seed())
         self._core_layers = list(self._layers)
         self._dtype = np.float64 if config.floatx() == "float64" else np.float32

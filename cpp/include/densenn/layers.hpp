@@ -164,6 +164,9 @@ class BatchNormalization final : public Layer<T> {
   bool center_, scale_;
   T *gamma_ = nullptr, *beta_ = nullptr, *dgamma_ = nullptr, *dbeta_ = nullptr;
   T *moving_mean_ = nullptr, *moving_variance_ = nullptr;
+  // Training only (which holds the model alone): per-column sums in double, filled row by row so that the
+  // row-major batch is read in order, not one strided column at a time.
+  std::vector<double> column_a_, column_b_;
 };
 
 // Maxout (Goodfellow et al.): `pieces` affine maps per unit and their

@@ -80,10 +80,9 @@ class Sequential {
   std::unique_lock<FairSharedMutex> lock_exclusive() const { return std::unique_lock<FairSharedMutex>(mutex_); }
   std::shared_lock<FairSharedMutex> lock_shared() const { return std::shared_lock<FairSharedMutex>(mutex_); }
 
-  // out (rows x output_dim) = model(x), in passes of batch_size rows or more (up to ~1M activation values),
+  // out (rows x output_dim) = model(x), in passes of batch_size rows or more (~256K activation values),
   // several passes in parallel when large; takes the lock shared (see above). Interruptible (interrupt.hpp).
-  // Reuses pooled workspaces: once warm, allocates nothing unless batch_size asks for passes larger than
-  // ~1M activation values.
+  // Reuses pooled workspaces: once warm, allocates nothing unless batch_size asks for larger passes.
   void predict(const T* x, long rows, T* out, long batch_size) const;
   // The same with the caller's workspace, in batches of ws.rows rows (reserved for min(rows, 64) when
   // empty): allocates nothing once ws is reserved, so one workspace per thread makes predicts allocation-free.
