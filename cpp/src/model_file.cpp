@@ -462,6 +462,8 @@ ModelFile decode_model_file(std::vector<unsigned char> bytes) {
   f.json = d.bytes(json_size, "JSON description");
   if (f.has_training_state) {
     f.iterations = d.u64("iterations");
+    if (f.iterations > std::uint64_t(INT64_MAX))  // the model counts steps in a signed 64-bit integer
+      throw ModelFileError("iteration count " + std::to_string(f.iterations) + " out of range.");
     const std::uint32_t words = d.u32("random state size");
     if (words > ModelFileLimits::max_rng_words || words % 4 != 0)
       throw ModelFileError("bad random generator state size " + std::to_string(words) + ".");
@@ -476,6 +478,8 @@ ModelFile decode_model_file(std::vector<unsigned char> bytes) {
     t.name = d.str("tensor name");
     const std::uint64_t offset = d.u64("tensor offset");
     t.count = d.u64("tensor size");
+    if (t.name != "params" && t.name != "state" && t.name != "optimizer_state")
+      throw ModelFileError("unknown tensor '" + t.name + "' (a version 1 file has params, state, optimizer_state).");
     if (!names.insert(t.name).second) throw ModelFileError("tensor '" + t.name + "' appears twice.");
     offsets.push_back(offset);
     f.tensors.push_back(std::move(t));
@@ -537,7 +541,7 @@ std::pair<std::uint64_t, std::uint64_t> check_architecture(const ModelFile& file
   auto check = [&](const char* name, Big expected) {
     const Tensor* t = file.find(name);
     const std::uint64_t have = t ? t->count : 0;
-    if (Big(have) != expected || (!t && expected != 0))
+    if (!t || Big(have) != expected)  // params and state are always present, possibly empty
       throw ModelFileError(std::string("the layers need ") + std::to_string(std::uint64_t(expected)) + " " + name +
                            " values, the file has " + (t ? std::to_string(have) : std::string("none")) + ".");
   };
