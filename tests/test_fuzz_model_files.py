@@ -651,7 +651,10 @@ def check_file(path, c_library, targets):
 
 
 def _cap_memory():
-    """Caps the address space at what the process uses now plus MEMORY_CAP."""
+    """Caps the address space at what the process uses now plus MEMORY_CAP. (Under AddressSanitizer, which
+    reserves terabytes of address space for its shadow memory, _child_env caps allocations instead.)"""
+    if os.environ.get("DENSENN_SANITIZED"):
+        return
     with open("/proc/self/status") as status:
         used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
     limit = used + MEMORY_CAP
@@ -684,6 +687,8 @@ def _child_env():
     env = dict(os.environ)
     env["DENSENN_ISA"] = "baseline"  # the module libdensenn is built like, so C and Python agree to the last bit
     env["OMP_NUM_THREADS"] = "1"
+    if os.environ.get("DENSENN_SANITIZED"):  # scripts/sanitize.sh: an allocation over the cap is an ASan report
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + f":max_allocation_size_mb={MEMORY_CAP >> 20}"
     return env
 
 
@@ -694,8 +699,10 @@ def run_batch(paths, seed_dir, work_dir):
     while todo:
         manifest = Path(work_dir) / "manifest.txt"
         manifest.write_text("\n".join(map(str, todo)) + "\n")
-        child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "worker", str(manifest), str(seed_dir)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env())
+        stderr_file = Path(work_dir) / "stderr.txt"  # a file, not a pipe: a chatty child must not block on it
+        with open(stderr_file, "wb") as stderr:
+            child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "worker", str(manifest),
+                                      str(seed_dir)], stdout=subprocess.PIPE, stderr=stderr, env=_child_env())
         current, done, buffered = None, set(), b""
         last = time.monotonic()
         hung = False
@@ -721,9 +728,8 @@ def run_batch(paths, seed_dir, work_dir):
                 child.kill()
                 break
         child.wait()
-        stderr = child.stderr.read().decode("utf-8", "replace")
         child.stdout.close()
-        child.stderr.close()
+        stderr = stderr_file.read_text("utf-8", "replace")
         if current is None and child.returncode == 0:
             break
         if current is None:  # died between files (at start-up): nothing to blame on a mutant
