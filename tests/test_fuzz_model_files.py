@@ -103,8 +103,14 @@ def _seed_models():
                             layers.Dense(2, activation="gelu")])
         model.save(path)
 
+    def no_weights(path):  # nothing but activations: any input width builds, and the optimizer state is empty
+        model = Sequential([Input(shape=(4,)), layers.ReLU(), layers.Dropout(0.5), layers.Softmax()])
+        model.compile(optimizer="sgd", loss="mse")
+        model.save(path)
+
     return {"dense": dense, "bn_dropout": bn_dropout, "maxout": maxout, "float64": float64,
-            "weights": lambda path: bn_dropout(path, weights_only=True), "uncompiled": uncompiled}
+            "weights": lambda path: bn_dropout(path, weights_only=True), "uncompiled": uncompiled,
+            "no_weights": no_weights}
 
 
 def write_seeds(directory):
@@ -844,6 +850,9 @@ def test_findings_of_the_campaigns_fail_cleanly(tmp_path):
         # TypeError from load_weights on a weights file whose JSON has shapes that are not lists
         "weights_shapes": (seeds["weights"], _json_edit(lambda m: m["layers"][0].__setitem__("shapes", [False])),
                            "not valid|different|shapes"),
+        # a bare "'utf-8' codec can't decode byte 0xff" (the core's strings become Python str)
+        "not_utf8": (seeds["dense"], lambda f: f["layers"][0]["choices"].append((b"\xff\xfe", b"x")),
+                     "option name is not UTF-8"),
         # RecursionError from Python's JSON parser
         "deep_json": (seeds["dense"], lambda f: f.__setitem__("json", b"[" * 100000 + b"]" * 100000), "not valid"),
         # MemoryError: the JSON's Dense(10**11) was built (allocated) before it was compared with the layer table
@@ -852,6 +861,14 @@ def test_findings_of_the_campaigns_fail_cleanly(tmp_path):
         "json_input_shape": (seeds["dense"], _json_edit(
             lambda m: _layer_configs(m)[0]["config"].__setitem__("batch_shape", [None, 10**11])), "disagree"),
     }
+    # dn_model_input_size() == INT_MIN: the format allowed widths up to 2**31, past the C API's int
+    from densenn import Input, Sequential, layers
+    Sequential([Input(shape=(3,)), layers.Activation("relu")]).save(tmp_path / "activation.dnn")
+
+    def width(f):
+        f["input_dim"] = 2**31
+        _json_edit(lambda m: _layer_configs(m)[0]["config"].__setitem__("batch_shape", [None, 2**31]))(f)
+    cases["width_2_31"] = (tmp_path / "activation.dnn", width, "input width 2147483648 out of range")
     paths = {}
     for name, (seed, change, _) in cases.items():
         paths[name] = tmp_path / f"{name}.dnn"

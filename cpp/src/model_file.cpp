@@ -177,6 +177,37 @@ void emit(const ModelFile& f, const std::function<void(const void*, std::size_t)
 }
 
 // ---------------------------------------------------------------- decoding
+// Whether s[0, n) is UTF-8 as Python's strict decoder takes it (no overlong forms, surrogates or code points
+// past U+10FFFF): the file's strings become Python str.
+bool valid_utf8(const unsigned char* s, std::size_t n) {
+  static const std::uint32_t smallest[5] = {0, 0, 0x80, 0x800, 0x10000};
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    std::size_t len;
+    std::uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1fu;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0fu;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (n - i < len) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3fu);
+    }
+    if (cp < smallest[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
 class Decoder {
  public:
   Decoder(const unsigned char* data, std::size_t size, std::size_t pos) : p_(data), size_(size), pos_(pos) {}
@@ -216,6 +247,7 @@ class Decoder {
       throw ModelFileError(std::string("corrupted file: ") + what + " of " + std::to_string(n) +
                            " bytes (at most " + std::to_string(ModelFileLimits::max_string) + ").");
     need(n, what);
+    if (!valid_utf8(p_ + pos_, n)) throw ModelFileError(std::string("corrupted file: ") + what + " is not UTF-8.");
     std::string s(reinterpret_cast<const char*>(p_ + pos_), n);
     pos_ += n;
     return s;
