@@ -177,6 +177,37 @@ void emit(const ModelFile& f, const std::function<void(const void*, std::size_t)
 }
 
 // ---------------------------------------------------------------- decoding
+// Whether s[0, n) is UTF-8 as Python's strict decoder takes it (no overlong forms, surrogates or code points
+// past U+10FFFF): the file's strings become Python str.
+bool valid_utf8(const unsigned char* s, std::size_t n) {
+  static const std::uint32_t smallest[5] = {0, 0, 0x80, 0x800, 0x10000};
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    std::size_t len;
+    std::uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1fu;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0fu;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (n - i < len) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3fu);
+    }
+    if (cp < smallest[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
 class Decoder {
  public:
   Decoder(const unsigned char* data, std::size_t size, std::size_t pos) : p_(data), size_(size), pos_(pos) {}
@@ -216,6 +247,7 @@ class Decoder {
       throw ModelFileError(std::string("corrupted file: ") + what + " of " + std::to_string(n) +
                            " bytes (at most " + std::to_string(ModelFileLimits::max_string) + ").");
     need(n, what);
+    if (!valid_utf8(p_ + pos_, n)) throw ModelFileError(std::string("corrupted file: ") + what + " is not UTF-8.");
     std::string s(reinterpret_cast<const char*>(p_ + pos_), n);
     pos_ += n;
     return s;
@@ -462,6 +494,8 @@ ModelFile decode_model_file(std::vector<unsigned char> bytes) {
   f.json = d.bytes(json_size, "JSON description");
   if (f.has_training_state) {
     f.iterations = d.u64("iterations");
+    if (f.iterations > std::uint64_t(INT64_MAX))  // the model counts steps in a signed 64-bit integer
+      throw ModelFileError("iteration count " + std::to_string(f.iterations) + " out of range.");
     const std::uint32_t words = d.u32("random state size");
     if (words > ModelFileLimits::max_rng_words || words % 4 != 0)
       throw ModelFileError("bad random generator state size " + std::to_string(words) + ".");
@@ -476,6 +510,8 @@ ModelFile decode_model_file(std::vector<unsigned char> bytes) {
     t.name = d.str("tensor name");
     const std::uint64_t offset = d.u64("tensor offset");
     t.count = d.u64("tensor size");
+    if (t.name != "params" && t.name != "state" && t.name != "optimizer_state")
+      throw ModelFileError("unknown tensor '" + t.name + "' (a version 1 file has params, state, optimizer_state).");
     if (!names.insert(t.name).second) throw ModelFileError("tensor '" + t.name + "' appears twice.");
     offsets.push_back(offset);
     f.tensors.push_back(std::move(t));
@@ -537,7 +573,7 @@ std::pair<std::uint64_t, std::uint64_t> check_architecture(const ModelFile& file
   auto check = [&](const char* name, Big expected) {
     const Tensor* t = file.find(name);
     const std::uint64_t have = t ? t->count : 0;
-    if (Big(have) != expected || (!t && expected != 0))
+    if (!t || Big(have) != expected)  // params and state are always present, possibly empty
       throw ModelFileError(std::string("the layers need ") + std::to_string(std::uint64_t(expected)) + " " + name +
                            " values, the file has " + (t ? std::to_string(have) : std::string("none")) + ".");
   };

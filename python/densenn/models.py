@@ -124,6 +124,8 @@ def _check_model_size(input_shape, layers, specs):
 class Sequential:
     """``Sequential([Input(shape=(784,)), Dense(100, activation='sigmoid'), Dense(10, activation='softmax')])``."""
 
+    _defer_build = False  # from_config adds every layer, then builds once
+
     def __init__(self, layers=None, trainable=True, name=None):
         self.name = name or unique_name("sequential")
         self.trainable = trainable
@@ -167,15 +169,16 @@ class Sequential:
             if self._layers:
                 raise ValueError("Sequential.add: an InputLayer can only be the first layer of the model.")
             self._input_shape = layer.shape
-            self._build()
+            if not self._defer_build:
+                self._build()
             return
         if not isinstance(layer, Layer):
             raise ValueError(f"Sequential.add: expected a densenn layer, got {layer!r}")
         if layer._model is not None and layer._model is not self:
             raise ValueError(f"Sequential.add: layer {layer.name!r} already belongs to another model.")
-        if layer in self._layers:
+        if layer._model is self:
             raise ValueError(f"Sequential.add: layer {layer.name!r} is already in this model.")
-        if any(existing.name == layer.name for existing in self._layers):
+        if not self._defer_build and any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"Sequential.add: all layers must have unique names; {layer.name!r} is taken.")
         previous_shape = self._input_shape
         first_shape = getattr(layer, "_input_shape", None)
@@ -183,7 +186,7 @@ class Sequential:
             self._input_shape = first_shape
         self._layers.append(layer)
         layer._model = self
-        if self._input_shape is not None:
+        if self._input_shape is not None and not self._defer_build:
             try:
                 self._build()
             except ValueError:  # the layer does not fit: the model stays as it was
@@ -235,8 +238,9 @@ class Sequential:
     def _build(self):
         """(Re)creates the C++ model for the current layers, keeping the weights of layers it already had."""
         kept = {}
-        if self._core is not None:
-            kept = {id(layer): layer.get_weights() for layer in self._layers if layer in self._core_layers}
+        if self._core is not None:  # the slices computed once: per layer, rebuilding a deep model was cubic
+            kept = {id(layer): self._read_weights(slices)
+                    for layer, slices in zip(self._core_layers, self._weight_slices())}
         specs, shape = [], self._input_shape
         for layer in self._layers:
             specs.append(layer._core_config(shape))
@@ -247,10 +251,10 @@ class Sequential:
         self._core = model_class(int(np.prod(self._input_shape)), specs, utils.next_seed())
         self._core_layers = list(self._layers)
         self._dtype = np.float64 if config.floatx() == "float64" else np.float32
-        for layer in self._layers:
-            if id(layer) in kept and kept[id(layer)]:
+        for layer, slices in zip(self._layers, self._weight_slices()):
+            if kept.get(id(layer)):
                 try:
-                    layer.set_weights(kept[id(layer)])
+                    self._write_weights(slices, kept[id(layer)], f"Layer {layer.name!r}")
                 except ValueError:  # its input width changed: it keeps the fresh weights
                     pass
         if self._compile_args is not None:
@@ -780,14 +784,29 @@ class Sequential:
     @classmethod
     def from_config(cls, config):
         """A new (untrained) model with the architecture `config` describes."""
+        model = cls._unbuilt_from_config(config)
+        if model._input_shape is not None:
+            model._build()
+        return model
+
+    @classmethod
+    def _unbuilt_from_config(cls, config):
+        """from_config's model with its layers and input shape, its core not built yet (so that it is built
+        once, not after each layer, and so that loading can check what it describes before allocating)."""
         from .layers import deserialize
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("Sequential.from_config: expected a dict with a 'layers' list")
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        model._defer_build = True
         for layer_config in config["layers"]:
             model.add(deserialize(layer_config))
+        del model._defer_build
+        names = [layer.name for layer in model._layers]  # add's check of each name, once for all (linear time)
+        if len(set(names)) != len(names):
+            taken = next(name for name in names if names.count(name) > 1)
+            raise ValueError(f"Sequential.add: all layers must have unique names; {taken!r} is taken.")
         if model._input_shape is None and config.get("build_input_shape"):
-            model.build(config["build_input_shape"])
+            model._input_shape = sample_shape(tuple(config["build_input_shape"])[1:], "build input_shape")
         return model
 
     def to_json(self, **kwargs):

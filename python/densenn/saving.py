@@ -107,7 +107,7 @@ def _read(path, what):
         raise ModelFileError(str(e)) from None
     try:
         meta = json.loads(data["json"].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nesting deeper than Python's parser goes
         raise ModelFileError(f"'{path}': its JSON description is not valid ({e}).") from None
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
         raise ModelFileError(f"'{path}': its JSON description is not densenn's.")
@@ -210,11 +210,22 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
     previous = config_module.floatx()
     config_module.set_floatx(data["dtype"])  # the file's float type, whatever the current default
     try:
-        model = Sequential.from_config(model_entry.get("config", {}))
-        if model._core is None:
-            model._build_for((int(data["input_dim"]),))
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise ModelFileError(f"'{path}': the model it describes cannot be built ({e}).") from None
+        try:
+            model = Sequential._unbuilt_from_config(model_entry.get("config", {}))
+            if model._input_shape is None:
+                model._input_shape = (int(data["input_dim"]),)
+            described = _core_layers(model)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+            raise ModelFileError(f"'{path}': the model it describes cannot be built ({e}).") from None
+        # Before building: the JSON must describe the layer table, whose sizes the reader checked against the
+        # file's tensors (a JSON that lies must not make Python allocate what the file does not hold).
+        if [_normalized(s) for s in described] != [_normalized(s) for s in data["layers"]] or \
+                int(np.prod(model._input_shape)) != int(data["input_dim"]):
+            raise ModelFileError(f"'{path}': the file's layer table and its JSON description disagree.")
+        try:
+            model._build()
+        except ValueError as e:
+            raise ModelFileError(f"'{path}': the model it describes cannot be built ({e}).") from None
     finally:
         config_module.set_floatx(previous)
     _check_same_layers(model, data, path)
@@ -233,9 +244,11 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
                           loss=losses_module.get(entry["loss"]),
                           metrics=[_metric(m, path) for m in entry.get("metrics", [])],
                           weighted_metrics=[_metric(m, path) for m in entry.get("weighted_metrics", [])])
-        except (KeyError, TypeError, AttributeError) as e:
+        except (KeyError, TypeError, AttributeError, ValueError) as e:  # what compile() says of a bad argument
             raise ModelFileError(f"'{path}': its compile configuration is not valid ({e}).") from None
         saved = data["tensors"].get("optimizer_state")
+        if not isinstance(meta.get("optimizer"), (dict, type(None))):
+            raise ModelFileError(f"'{path}': its optimizer entry is not valid ({meta['optimizer']!r}).")
         if meta.get("optimizer") is not None and saved is not None and training is not None:
             if saved.size != c.optimizer_state.size:
                 raise ModelFileError(f"'{path}': the optimizer state has {saved.size} values, the optimizer "
@@ -304,16 +317,18 @@ def load_weights(model, filepath):
                 int(data["input_dim"]) != int(model._core.input_dim):
             raise ValueError(f"load_weights: '{path}' holds a model of a different architecture.")
     if theirs is not None:
-        if not isinstance(theirs, list) or len(theirs) != len(ours):
-            raise ValueError(f"load_weights: '{path}' holds weights for {len(theirs) if isinstance(theirs, list) else '?'}"
-                             f" layers, the model has {len(ours)}.")
+        if not isinstance(theirs, list) or not all(isinstance(saved, dict) and isinstance(saved.get("shapes"), list)
+                                                   for saved in theirs):
+            raise ModelFileError(f"'{path}': its JSON description of the layers' weights is not valid.")
+        if len(theirs) != len(ours):
+            raise ValueError(f"load_weights: '{path}' holds weights for {len(theirs)} layers, the model has "
+                             f"{len(ours)}.")
         for mine, saved in zip(ours, theirs):
-            if not isinstance(saved, dict) or saved.get("shapes") != mine["shapes"]:
-                got = saved.get("shapes") if isinstance(saved, dict) else saved
-                name = saved.get("name") if isinstance(saved, dict) else "?"
+            if saved["shapes"] != mine["shapes"]:
+                got = [tuple(s) if isinstance(s, list) else s for s in saved["shapes"]]
                 raise ValueError(f"load_weights: layer {mine['name']!r} has weights of shapes "
-                                 f"{[tuple(s) for s in mine['shapes']]}, the file's layer {name!r} has "
-                                 f"{[tuple(s) for s in got] if isinstance(got, list) else got}.")
+                                 f"{[tuple(s) for s in mine['shapes']]}, the file's layer {saved.get('name')!r} has "
+                                 f"{got}.")
     c = model._core
     for name, size in (("params", c.params.size), ("state", c.state.size)):
         if data["tensors"][name].size != size:

@@ -69,7 +69,7 @@ struct ModelFileLimits {
   static constexpr std::uint32_t max_entries = 256;  // options / choices per layer
   static constexpr std::uint32_t max_tensors = 64;
   static constexpr std::uint32_t max_rng_words = 4 * 100002;
-  static constexpr long max_width = 1L << 31;  // input width, units
+  static constexpr long max_width = (1L << 31) - 1;  // input width, units: the C API's int sizes
 };
 
 // For tests of atomic saving: simulate an I/O error (throw) or a crash
