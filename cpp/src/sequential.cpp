@@ -78,15 +78,9 @@ void Sequential<T>::compile(const LossSpec& loss, const OptimizerConfig& optimiz
 template <class T>
 void Sequential<T>::reserve(Workspace<T>& ws, long rows) const {
   if (rows <= ws.rows) return;
-  ws.rows = rows;
-  ws.outputs.resize(layers_.size());
-  ws.scratch.resize(layers_.size());
+  reserve_forward(ws, rows);
   long widest = input_dim_;
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    ws.outputs[i].resize(std::size_t(rows * layers_[i]->output_dim()));
-    ws.scratch[i].resize(std::size_t(layers_[i]->scratch_size(rows)));
-    widest = std::max(widest, layers_[i]->output_dim());
-  }
+  for (const auto& layer : layers_) widest = std::max(widest, layer->output_dim());
   ws.input.resize(std::size_t(rows * input_dim_));
   ws.target.resize(std::size_t(rows * std::max(output_dim(), 1L)));
   ws.weight.resize(std::size_t(rows));
