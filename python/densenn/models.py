@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from . import config, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module, utils
-from ._core import core, module_for
+from ._core import module_for
 from ._summary import default_line_length, format_count, format_shape, format_summary
 from .callbacks import CallbackList, History, ProgbarLogger
 from .layers import InputLayer, Layer, sample_shape, unique_name
