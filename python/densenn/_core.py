@@ -17,8 +17,10 @@ _BUILDS = (("x86-64-v4", "densenn._core_x86_64_v4"), ("x86-64-v3", "densenn._cor
 CHOICES = ("auto", "baseline") + tuple(isa for isa, _ in _BUILDS)
 
 
-def _load():
-    wanted = os.environ.get("DENSENN_ISA", "auto").strip().lower()
+_WANTED = os.environ.get("DENSENN_ISA", "auto").strip().lower()
+
+
+def _load(wanted=_WANTED):
     if wanted not in CHOICES:
         raise ImportError(f"DENSENN_ISA must be one of {', '.join(map(repr, CHOICES))}, got {wanted!r}")
     if wanted == "baseline":
@@ -50,8 +52,7 @@ _AVX512_MIN_UNITS = 64
 def module_for(widest_layer):
     """The module a model whose widest layer has this many units is built with: the loaded one, except that
     narrow networks take the AVX2 build over the AVX-512 one (unless DENSENN_ISA forces a build)."""
-    if core.isa != "x86-64-v4" or widest_layer >= _AVX512_MIN_UNITS or \
-            os.environ.get("DENSENN_ISA", "auto").strip().lower() != "auto":
+    if core.isa != "x86-64-v4" or widest_layer >= _AVX512_MIN_UNITS or _WANTED != "auto":
         return core
     try:
         return importlib.import_module(dict(_BUILDS)["x86-64-v3"])

@@ -600,8 +600,9 @@ def measure_peak(quick=False, log=print):
     if cxx is None or platform.machine() not in ("x86_64", "AMD64"):
         log("peak: no g++ or not x86-64; skipped")
         return {}
-    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    isas = {"AVX2": "x86-64-v3"} | ({"AVX-512": "x86-64-v4"} if " avx512f" in flags and not quick else {})
+    from ._core import _baseline
+    isas = {"AVX2": "x86-64-v3"} | ({"AVX-512": "x86-64-v4"} if _baseline.cpu_supports("x86-64-v4") and not quick
+                                    else {})
     peak = {}
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "peak_flops.cpp")
