@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
+
+#include "densenn/buffer.hpp"
 
 #include "densenn/backend.hpp"
 #include "densenn/interrupt.hpp"
@@ -22,12 +25,63 @@ using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 constexpr double kInterruptibleWork = double(1L << 30);
 constexpr long kInterruptibleValues = 1L << 24;
 
+// Eigen's GEMM blocking (the sizes its gemm_blocking_space picks) over packing
+// buffers that live as long as the thread. Eigen's own product mallocs and
+// frees them on every call (up to a few MB, above glibc's trim threshold),
+// and each product then paid page faults to get the memory back from the OS:
+// W1 trained 1.2-1.4x faster without. The buffers stay cache-sized (blocks of
+// the L2 and L3 caches), per thread.
+template <class T>
+class ThreadBlocking final : public Eigen::internal::level3_blocking<T, T> {
+ public:
+  // For a row-major destination, rows x cols, of a product with inner dimension depth: Eigen computes its
+  // transpose, so its blocks of "rows" are the destination's columns.
+  ThreadBlocking(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth) {
+    this->m_mc = cols;
+    this->m_nc = rows;
+    this->m_kc = depth;
+    Eigen::internal::computeProductBlockingSizes<T, T, 1, Eigen::Index>(this->m_kc, this->m_mc, this->m_nc, 1);
+    thread_local Buffer<T> block_a, block_b;
+    this->m_blockA = at_least(block_a, this->m_mc * this->m_kc);
+    this->m_blockB = at_least(block_b, this->m_kc * this->m_nc);
+  }
+
+ private:
+  static T* at_least(Buffer<T>& buffer, Eigen::Index size) {
+    if (buffer.size() < std::size_t(size)) buffer = Buffer<T>(std::size_t(size));
+    return buffer.data();
+  }
+};
+
+// c (+)= a * b, single-threaded. Products that Eigen packs into blocks run its GEMM (what c.noalias() = a * b
+// runs, the same numbers) on this thread's packing buffers; vectors and tiny products take Eigen's usual path.
 template <class C, class A, class B>
 void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
-  if (accumulate)
-    c.noalias() += a * b;
-  else
-    c.noalias() = a * b;
+  namespace ei = Eigen::internal;
+  using Dst = std::remove_reference_t<C>;
+  using Scalar = typename Dst::Scalar;
+  static_assert(Dst::Flags & Eigen::RowMajorBit, "densenn's matrices are row-major");
+  const Eigen::Index m = c.rows(), n = c.cols(), k = a.cols();
+  if (m <= 1 || n <= 1 || k == 0 || m + n + k < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD) {
+    if (accumulate)
+      c.noalias() += a * b;
+    else
+      c.noalias() = a * b;
+    return;
+  }
+  using LhsTraits = ei::blas_traits<A>;
+  using RhsTraits = ei::blas_traits<B>;
+  using Lhs = typename ei::remove_all<typename LhsTraits::DirectLinearAccessType>::type;
+  using Rhs = typename ei::remove_all<typename RhsTraits::DirectLinearAccessType>::type;
+  typename ei::add_const_on_value_type<typename LhsTraits::DirectLinearAccessType>::type lhs = LhsTraits::extract(a);
+  typename ei::add_const_on_value_type<typename RhsTraits::DirectLinearAccessType>::type rhs = RhsTraits::extract(b);
+  using Gemm = ei::general_matrix_matrix_product<Eigen::Index, Scalar, (Lhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor,
+                                                 false, Scalar, (Rhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor,
+                                                 false, Eigen::RowMajor, Dst::InnerStrideAtCompileTime>;
+  if (!accumulate) c.setZero();
+  ThreadBlocking<Scalar> blocking(m, n, k);
+  Gemm::run(m, n, k, lhs.data(), lhs.outerStride(), rhs.data(), rhs.outerStride(), c.data(), c.innerStride(),
+            c.outerStride(), Scalar(1), blocking);
 }
 
 // c (+)= a * b, split into one block of rows (or of columns, when c is wide)

@@ -43,11 +43,9 @@ std::vector<Shape> Dense<T>::weight_shapes() const {
 }
 
 template <class T>
-void Dense<T>::bind(T* params, T* grads, T* /*state*/) {
+void Dense<T>::bind(T* params, T* /*state*/) {
   kernel_ = params;
-  dkernel_ = grads;
   bias_ = use_bias_ ? params + in_ * out_ : nullptr;
-  dbias_ = use_bias_ ? grads + in_ * out_ : nullptr;
 }
 
 template <class T>
@@ -82,6 +80,11 @@ void add_penalty_gradient(const Penalty& p, const T* v, T* grad, long n, double 
 }  // namespace
 
 template <class T>
+bool Dense<T>::splits_by_rows() const {
+  return !options_.kernel_penalty.active() && !options_.bias_penalty.active() && !options_.activity_penalty.active();
+}
+
+template <class T>
 double Dense<T>::penalty(const T* y, long rows) const {
   double total = penalty_of(options_.kernel_penalty, kernel_, in_ * out_);
   if (bias_) total += penalty_of(options_.bias_penalty, bias_, out_);
@@ -98,14 +101,16 @@ void Dense<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, 
 
 template <class T>
 void Dense<T>::backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
-                        bool grad_is_logits) {
+                        bool grad_is_logits, T* param_grads) {
+  T* dkernel = param_grads;
+  T* dbias = bias_ ? param_grads + in_ * out_ : nullptr;
   add_penalty_gradient(options_.activity_penalty, y, grad, rows * out_, 1.0 / double(rows));
   if (!grad_is_logits) be.activation_backward(act_, scratch, y, grad, rows, out_);
-  be.matmul(true, false, in_, out_, rows, x, grad, dkernel_, false);  // dW = x^T dz
-  if (dbias_) be.bias_gradient(grad, dbias_, rows, out_);
+  be.matmul(true, false, in_, out_, rows, x, grad, dkernel, false);  // dW = x^T dz
+  if (dbias) be.bias_gradient(grad, dbias, rows, out_);
   if (dx) be.matmul(false, true, rows, in_, out_, grad, kernel_, dx, false);  // dx = dz W^T
-  add_penalty_gradient(options_.kernel_penalty, kernel_, dkernel_, in_ * out_, 1.0);
-  if (dbias_) add_penalty_gradient(options_.bias_penalty, bias_, dbias_, out_, 1.0);
+  add_penalty_gradient(options_.kernel_penalty, kernel_, dkernel, in_ * out_, 1.0);
+  if (dbias) add_penalty_gradient(options_.bias_penalty, bias_, dbias, out_, 1.0);
 }
 
 template <class T>
@@ -117,7 +122,7 @@ void ActivationLayer<T>::forward(Backend<T>& be, const T* x, T* y, T* /*scratch*
 
 template <class T>
 void ActivationLayer<T>::backward(Backend<T>& be, const T* x, const T* y, T* /*scratch*/, T* grad, T* dx,
-                                  long rows, bool grad_is_logits) {
+                                  long rows, bool grad_is_logits, T* /*param_grads*/) {
   if (!grad_is_logits) be.activation_backward(act_, x, y, grad, rows, dim_);
   if (dx) std::memcpy(dx, grad, sizeof(T) * rows * dim_);
 }
@@ -146,7 +151,7 @@ void Dropout<T>::forward(Backend<T>& /*be*/, const T* x, T* y, T* mask, long row
 
 template <class T>
 void Dropout<T>::backward(Backend<T>& /*be*/, const T* /*x*/, const T* /*y*/, T* mask, T* grad, T* dx, long rows,
-                          bool /*grad_is_logits*/) {
+                          bool /*grad_is_logits*/, T* /*param_grads*/) {
   if (!dx) return;
   const long n = rows * dim_;
   if (rate_ == 0) {
@@ -174,11 +179,9 @@ std::vector<Shape> BatchNormalization<T>::weight_shapes() const {
 }
 
 template <class T>
-void BatchNormalization<T>::bind(T* params, T* grads, T* state) {
+void BatchNormalization<T>::bind(T* params, T* state) {
   gamma_ = scale_ ? params : nullptr;
-  dgamma_ = scale_ ? grads : nullptr;
   beta_ = center_ ? params + (scale_ ? dim_ : 0) : nullptr;
-  dbeta_ = center_ ? grads + (scale_ ? dim_ : 0) : nullptr;
   moving_mean_ = state;
   moving_variance_ = state + dim_;
 }
@@ -236,7 +239,9 @@ void BatchNormalization<T>::forward(Backend<T>& /*be*/, const T* x, T* y, T* scr
 
 template <class T>
 void BatchNormalization<T>::backward(Backend<T>& /*be*/, const T* /*x*/, const T* /*y*/, T* scratch, T* grad, T* dx,
-                                     long rows, bool /*grad_is_logits*/) {
+                                     long rows, bool /*grad_is_logits*/, T* param_grads) {
+  T* dgamma = scale_ ? param_grads : nullptr;
+  T* dbeta = center_ ? param_grads + (scale_ ? dim_ : 0) : nullptr;
   const T* x_hat = scratch;
   const T* inv_std = scratch + rows * dim_;
   column_a_.assign(std::size_t(dim_), 0.0);  // sum of dy per column
@@ -249,8 +254,8 @@ void BatchNormalization<T>::backward(Backend<T>& /*be*/, const T* /*x*/, const T
       sum_dy_xhat[j] += double(grad[r * dim_ + j]) * double(x_hat[r * dim_ + j]);
     }
   for (long j = 0; j < dim_; ++j) {
-    if (dgamma_) dgamma_[j] = T(sum_dy_xhat[j]);
-    if (dbeta_) dbeta_[j] = T(sum_dy[j]);
+    if (dgamma) dgamma[j] = T(sum_dy_xhat[j]);
+    if (dbeta) dbeta[j] = T(sum_dy[j]);
   }
   if (!dx) return;
   // Through the batch statistics: dx = g/std * (dy - mean(dy) - x_hat * mean(dy * x_hat)).
@@ -271,11 +276,9 @@ Maxout<T>::Maxout(long input_dim, long units, long pieces) : in_(input_dim), uni
 }
 
 template <class T>
-void Maxout<T>::bind(T* params, T* grads, T* /*state*/) {
+void Maxout<T>::bind(T* params, T* /*state*/) {
   kernel_ = params;
-  dkernel_ = grads;
   bias_ = params + in_ * units_ * pieces_;
-  dbias_ = grads + in_ * units_ * pieces_;
 }
 
 template <class T>
@@ -299,7 +302,7 @@ void Maxout<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows,
 
 template <class T>
 void Maxout<T>::backward(Backend<T>& be, const T* x, const T* /*y*/, T* scratch, T* grad, T* dx, long rows,
-                         bool /*grad_is_logits*/) {
+                         bool /*grad_is_logits*/, T* param_grads) {
   const long width = units_ * pieces_;
   const T* z = scratch;
   T* dz = scratch + rows * width;
@@ -311,8 +314,8 @@ void Maxout<T>::backward(Backend<T>& be, const T* x, const T* /*y*/, T* scratch,
       const long best = long(std::max_element(piece, piece + pieces_) - piece);
       dz[r * width + u * pieces_ + best] = grad[r * units_ + u];
     }
-  be.matmul(true, false, in_, width, rows, x, dz, dkernel_, false);
-  be.bias_gradient(dz, dbias_, rows, width);
+  be.matmul(true, false, in_, width, rows, x, dz, param_grads, false);
+  be.bias_gradient(dz, param_grads + in_ * width, rows, width);
   if (dx) be.matmul(false, true, rows, in_, width, dz, kernel_, dx, false);
 }
 

@@ -29,13 +29,15 @@ Sequential<T>::Sequential(long input_dim, const std::vector<LayerConfig>& config
   if (input_dim <= 0)
     throw std::invalid_argument("input dimension must be positive, got " + std::to_string(input_dim) + ".");
   long width = input_dim;
-  std::vector<std::size_t> param_offsets, state_offsets;
+  std::vector<std::size_t> state_offsets;
   std::size_t params = 0, state = 0;
   for (const LayerConfig& config : configs) {
     layers_.push_back(make_layer<T>(config, width));
     const Layer<T>& layer = *layers_.back();
     width = layer.output_dim();
-    param_offsets.push_back(params);
+    splits_by_rows_ = splits_by_rows_ && layer.splits_by_rows();
+    largest_layer_params_ = std::max(largest_layer_params_, layer.param_count());
+    param_offsets_.push_back(params);
     state_offsets.push_back(state);
     for (const Shape& shape : layer.weight_shapes()) {
       variables_.push_back(Slice{params, std::size_t(shape_size(shape))});
@@ -48,8 +50,7 @@ Sequential<T>::Sequential(long input_dim, const std::vector<LayerConfig>& config
   state_.assign(state, T(0));
   Rng init_rng(stream_seed(seed, 1));
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->bind(params_.data() + param_offsets[i], grads_.data() + param_offsets[i],
-                     state_.data() + state_offsets[i]);
+    layers_[i]->bind(params_.data() + param_offsets_[i], state_.data() + state_offsets[i]);
     layers_[i]->initialize(init_rng);
   }
 }
@@ -229,7 +230,8 @@ double Sequential<T>::compute_gradients(Workspace<T>& ws, const T* x, const T* y
   reserve(ws, rows);
   const T* pred = forward(ws, x, rows, PassContext{true, &noise_rng_});
   const double loss = backend_->loss_value(loss_, pred, y, w, rows, output_dim()) + penalty(ws, rows);
-  backward(ws, x, pred, y, w, rows);
+  backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, output_dim());
+  backward(ws, x, rows, grads_.data());
   return loss;
 }
 
@@ -241,16 +243,86 @@ double Sequential<T>::penalty(const Workspace<T>& ws, long rows) const {
 }
 
 template <class T>
-void Sequential<T>::backward(Workspace<T>& ws, const T* x, const T* pred, const T* y, const T* w, long rows) {
-  backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, output_dim());
+void Sequential<T>::backward(Workspace<T>& ws, const T* x, long rows, T* param_grads) {
   for (std::size_t i = layers_.size(); i-- > 0;) {
     interruption_point();
     const T* in = i == 0 ? x : ws.outputs[i - 1].data();
     T* dx = i == 0 ? nullptr : ws.grad_next.data();
     const bool logits = fused_ && i + 1 == layers_.size();
-    layers_[i]->backward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), ws.grad.data(), dx, rows, logits);
+    layers_[i]->backward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), ws.grad.data(), dx, rows, logits,
+                         param_grads + param_offsets_[i]);
     std::swap(ws.grad, ws.grad_next);
   }
+}
+
+template <class T>
+int Sequential<T>::training_shards(long rows) const {
+  // Big products are threaded one by one (threading.hpp); a pass whose gradients would not fit a cache-sized
+  // buffer per block is not worth summing.
+  if (!splits_by_rows_ || params_.size() > (std::size_t(1) << 22) ||
+      double(rows) * double(largest_layer_params_) >= kParallelWork)
+    return 1;
+  return shards_for(rows, 3.0 * double(rows) * double(params_.size()));  // forward, and backward's two products
+}
+
+template <class T>
+double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, int shards,
+                                   double* metric_states) {
+  const long cols = output_dim(), block = (rows + shards - 1) / shards;
+  if (shard_ws_.size() < std::size_t(shards)) shard_ws_.resize(std::size_t(shards));
+  for (int s = 0; s < shards; ++s) reserve(shard_ws_[std::size_t(s)], block);
+  shard_grads_.resize(std::size_t(shards - 1) * params_.size());
+  T* pred = ws.outputs.back().data();  // the whole batch's prediction, then dL/d(prediction) in ws.grad
+  double loss = 0;
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  auto guarded = [&](auto&& f) {  // an exception must not leave the parallel region, nor skip a barrier
+    if (failed.load()) return;
+    try {
+      f();
+    } catch (...) {  // e.g. Interrupted, which only the calling thread (the team's first) throws
+#pragma omp critical(densenn_shard_error)
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+  };
+#pragma omp parallel num_threads(shards)
+  {
+    FlushDenormals flush;  // the team's threads too
+    const int me = team_member(), team = team_size();
+    for (int s = me; s < shards; s += team)  // the team may have fewer threads than blocks
+      guarded([&] {
+        const long first = s * block, n = std::min(block, rows - first);
+        const T* out = forward(shard_ws_[std::size_t(s)], x + first * input_dim_, n, PassContext{true, &noise_rng_});
+        std::copy(out, out + n * cols, pred + first * cols);
+      });
+#pragma omp barrier
+    if (me == 0)
+      guarded([&] {  // no penalty: layers with one do not split (Layer::splits_by_rows)
+        loss = backend_->loss_value(loss_, pred, y, w, rows, cols);
+        for (const MetricSpec& metric : metrics_) {
+          backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
+          metric_states += metric_state_size(metric);
+        }
+        backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
+      });
+#pragma omp barrier
+    for (int s = me; s < shards; s += team)
+      guarded([&] {
+        Workspace<T>& own = shard_ws_[std::size_t(s)];
+        const long first = s * block, n = std::min(block, rows - first);
+        std::copy(ws.grad.data() + first * cols, ws.grad.data() + (first + n) * cols, own.grad.data());
+        backward(own, x + first * input_dim_, n, s == 0 ? grads_.data() : shard_grads_.data() + (s - 1) * params_.size());
+      });
+  }
+  if (error) std::rethrow_exception(error);
+  // The loss gradient divided by the whole batch's rows, so the blocks' gradients add up to the batch's.
+  for (int s = 1; s < shards; ++s) {
+    const T* g = shard_grads_.data() + (s - 1) * params_.size();
+    T* sum = grads_.data();
+    for (std::size_t i = 0; i < params_.size(); ++i) sum[i] += g[i];
+  }
+  return loss;
 }
 
 template <class T>
@@ -267,14 +339,21 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const T* y, const 
     rng_backup = rng_state();
   }
   try {
-    const T* pred = forward(ws, x, rows, training ? PassContext{true, &noise_rng_} : PassContext{});
-    const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols) + penalty(ws, rows);
-    for (const MetricSpec& metric : metrics_) {
-      backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
-      metric_states += metric_state_size(metric);
+    double loss;
+    const int shards = training ? training_shards(rows) : 1;
+    if (shards > 1) {
+      loss = sharded_pass(ws, x, y, w, rows, shards, metric_states);
+    } else {
+      const T* pred = forward(ws, x, rows, training ? PassContext{true, &noise_rng_} : PassContext{});
+      loss = backend_->loss_value(loss_, pred, y, w, rows, cols) + penalty(ws, rows);
+      for (const MetricSpec& metric : metrics_) {
+        backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
+        metric_states += metric_state_size(metric);
+      }
+      if (!training) return loss;
+      backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
+      backward(ws, x, rows, grads_.data());
     }
-    if (!training) return loss;
-    backward(ws, x, pred, y, w, rows);
     backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
                              variables_, iterations_, learning_rate);
     ++iterations_;

@@ -4,6 +4,8 @@
 // process costs far more than the product itself.
 #pragma once
 
+#include <algorithm>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -22,6 +24,42 @@ inline int threads_for(double work) {
 #endif
   (void)work;
   return 1;
+}
+
+// A training step of a small network (no product reaching kParallelWork) runs
+// its batch as blocks of rows, one per thread (Sequential's shards): one team
+// per step instead of one per product. Measured on 2 cores: W1 (784-100-50-10,
+// 128 rows, 32M multiply-adds a step) 1.44x; 784-64-64-10 at 128 rows (21M)
+// 1.05-1.3x; at 32 rows (5M), or W1 at 32 rows (8M), no gain: the optimizer
+// step and the two barriers are not shared.
+constexpr double kShardWork = double(1 << 24);
+constexpr long kMinShardRows = 16;
+
+inline int shards_for(long rows, double work) {
+#ifdef _OPENMP
+  if (work >= kShardWork && !omp_in_parallel())
+    return int(std::max(1L, std::min<long>(omp_get_max_threads(), rows / kMinShardRows)));
+#endif
+  (void)rows;
+  (void)work;
+  return 1;
+}
+
+// The calling thread's place in its OpenMP team, and the team's size (0 and 1 outside one).
+inline int team_member() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
 }
 
 }  // namespace densenn

@@ -1,7 +1,8 @@
 // Layers of a Sequential model. A layer owns no numbers: the model binds it
-// to slices of its flat buffers (trainable parameters, their gradients, and
-// non-trainable state such as moving statistics), and each caller of a
-// forward pass provides the scratch memory the layer asks for.
+// to slices of its flat buffers (trainable parameters and non-trainable state
+// such as moving statistics), each backward pass says where the parameters'
+// gradients go, and each caller of a forward pass provides the scratch memory
+// the layer asks for.
 #pragma once
 
 #include <map>
@@ -58,7 +59,7 @@ class Layer {
   virtual std::vector<Shape> state_shapes() const { return {}; }
   long param_count() const;
   long state_count() const;
-  virtual void bind(T* /*params*/, T* /*grads*/, T* /*state*/) {}
+  virtual void bind(T* /*params*/, T* /*state*/) {}
   virtual void initialize(Rng& /*rng*/) {}
   // The activation applied last, which the loss may fuse with.
   virtual ActivationSpec output_activation() const { return {}; }
@@ -74,13 +75,17 @@ class Layer {
   virtual bool penalizes_output() const { return false; }
   // A generator the layer owns (a seeded Dropout's), whose state a model file saves; null if none.
   virtual Rng* own_rng() { return nullptr; }
+  // Whether a training pass over a batch may run as independent blocks of rows whose parameter gradients
+  // add up to the batch's: not when the layer couples the rows (batch statistics), draws random numbers in
+  // row order, or adds a penalty (which must count once per batch, not once per block).
+  virtual bool splits_by_rows() const { return true; }
 
   virtual void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) = 0;
   // grad holds dL/dy on entry (dL/d(pre-activation) when grad_is_logits) and
-  // may be overwritten; dx receives dL/dx unless null. Parameter gradients
-  // go to the bound gradient buffer.
+  // may be overwritten; dx receives dL/dx unless null; param_grads (laid out
+  // as the bound parameters) receives the parameters' gradients.
   virtual void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
-                        bool grad_is_logits) = 0;
+                        bool grad_is_logits, T* param_grads) = 0;
 };
 
 template <class T>
@@ -96,23 +101,24 @@ class Dense final : public Layer<T> {
   long input_dim() const override { return in_; }
   long output_dim() const override { return out_; }
   std::vector<Shape> weight_shapes() const override;
-  void bind(T* params, T* grads, T* state) override;
+  void bind(T* params, T* state) override;
   void initialize(Rng& rng) override;
   ActivationSpec output_activation() const override { return act_; }
   // Pre-activations, kept only when the activation's derivative needs them.
   long scratch_size(long rows) const override { return activation_needs_input(act_) ? rows * out_ : 0; }
   double penalty(const T* y, long rows) const override;
   bool penalizes_output() const override { return options_.activity_penalty.active(); }
+  bool splits_by_rows() const override;
   void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
   void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
-                bool grad_is_logits) override;
+                bool grad_is_logits, T* param_grads) override;
 
  private:
   long in_, out_;
   ActivationSpec act_;
   bool use_bias_;
   Options options_;
-  T *kernel_ = nullptr, *bias_ = nullptr, *dkernel_ = nullptr, *dbias_ = nullptr;
+  T *kernel_ = nullptr, *bias_ = nullptr;
 };
 
 // Inverted dropout: in training, zeroes each value with probability `rate`
@@ -124,12 +130,13 @@ class Dropout final : public Layer<T> {
   Dropout(long dim, double rate, std::optional<std::uint64_t> seed);
   const char* type() const override { return "dropout"; }
   Rng* own_rng() override { return own_rng_ ? &rng_ : nullptr; }
+  bool splits_by_rows() const override { return rate_ == 0; }
   long input_dim() const override { return dim_; }
   long output_dim() const override { return dim_; }
   long scratch_size(long rows) const override { return rows * dim_; }  // the scaled mask
   void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
   void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
-                bool grad_is_logits) override;
+                bool grad_is_logits, T* param_grads) override;
 
  private:
   long dim_;
@@ -151,18 +158,19 @@ class BatchNormalization final : public Layer<T> {
   long output_dim() const override { return dim_; }
   std::vector<Shape> weight_shapes() const override;
   std::vector<Shape> state_shapes() const override { return {{dim_}, {dim_}}; }
-  void bind(T* params, T* grads, T* state) override;
+  void bind(T* params, T* state) override;
   void initialize(Rng& rng) override;  // gamma 1, beta 0, moving mean 0, moving variance 1
+  bool splits_by_rows() const override { return false; }
   long scratch_size(long rows) const override { return rows * dim_ + dim_; }  // x_hat, 1/std
   void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
   void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
-                bool grad_is_logits) override;
+                bool grad_is_logits, T* param_grads) override;
 
  private:
   long dim_;
   double momentum_, epsilon_;
   bool center_, scale_;
-  T *gamma_ = nullptr, *beta_ = nullptr, *dgamma_ = nullptr, *dbeta_ = nullptr;
+  T *gamma_ = nullptr, *beta_ = nullptr;
   T *moving_mean_ = nullptr, *moving_variance_ = nullptr;
   // Training only (which holds the model alone): per-column sums in double, filled row by row so that the
   // row-major batch is read in order, not one strided column at a time.
@@ -180,16 +188,16 @@ class Maxout final : public Layer<T> {
   long input_dim() const override { return in_; }
   long output_dim() const override { return units_; }
   std::vector<Shape> weight_shapes() const override { return {{in_, units_ * pieces_}, {units_ * pieces_}}; }
-  void bind(T* params, T* grads, T* state) override;
+  void bind(T* params, T* state) override;
   void initialize(Rng& rng) override;  // glorot-uniform kernel, zero bias
   long scratch_size(long rows) const override { return 2 * rows * units_ * pieces_; }  // z, dz
   void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
   void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
-                bool grad_is_logits) override;
+                bool grad_is_logits, T* param_grads) override;
 
  private:
   long in_, units_, pieces_;
-  T *kernel_ = nullptr, *bias_ = nullptr, *dkernel_ = nullptr, *dbias_ = nullptr;
+  T *kernel_ = nullptr, *bias_ = nullptr;
 };
 
 template <class T>
@@ -202,7 +210,7 @@ class ActivationLayer final : public Layer<T> {
   ActivationSpec output_activation() const override { return act_; }
   void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
   void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
-                bool grad_is_logits) override;
+                bool grad_is_logits, T* param_grads) override;
 
  private:
   long dim_;

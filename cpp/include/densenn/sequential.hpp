@@ -110,7 +110,16 @@ class Sequential {
   void reserve_forward(Workspace<T>& ws, long rows) const;
   std::unique_ptr<Workspace<T>> take_predict_workspace() const;
   void give_back_predict_workspace(std::unique_ptr<Workspace<T>> ws) const noexcept;
-  void backward(Workspace<T>& ws, const T* x, const T* pred, const T* y, const T* w, long rows);
+  // From dL/d(prediction) in ws.grad back through the layers; the parameters' gradients go to param_grads.
+  void backward(Workspace<T>& ws, const T* x, long rows, T* param_grads);
+  // Blocks of rows a training batch of `rows` rows splits into, one per thread (1: not split).
+  int training_shards(long rows) const;
+  // The forward and backward pass of a training batch split into `shards` blocks of rows run by a team of
+  // threads, each block in its own workspace and gradient buffer; the loss, metrics and loss gradient are
+  // computed once on the whole batch (in ws) between the two halves; the blocks' gradients are then summed
+  // into grads() in block order. Returns the batch loss.
+  double sharded_pass(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, int shards,
+                      double* metric_states);
   // The layers' regularization penalties for the batch in ws (added to the loss, as Keras does).
   double penalty(const Workspace<T>& ws, long rows) const;
 
@@ -129,6 +138,13 @@ class Sequential {
   long long iterations_ = 0;
   Rng shuffle_rng_, noise_rng_;
   Workspace<T> train_ws_;
+  // Training batches split by rows (see training_shards): every layer allows it, and the largest layer's
+  // parameter count, which decides whether its products are threaded instead.
+  bool splits_by_rows_ = true;
+  long largest_layer_params_ = 0;
+  std::vector<std::size_t> param_offsets_;  // each layer's parameters in the flat buffers
+  std::vector<Workspace<T>> shard_ws_;      // one per block of rows
+  Buffer<T> shard_grads_;                   // blocks 1, 2, ...'s gradients, each laid out as grads() (block 0 uses grads())
   Buffer<T> state_backup_;  // run_batch's copy of state_, to undo a step that throws
   mutable FairSharedMutex mutex_;
   mutable std::mutex predict_pool_mutex_;
