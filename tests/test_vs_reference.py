@@ -197,6 +197,76 @@ def test_fit_with_sample_weights_matches_reference(opt, banknote):
     assert_weights_close(model.get_weights(), ref.weights)
 
 
+# A training batch of a small network runs as blocks of rows, one per thread, that sum their gradients
+# (Sequential's shards, threading.hpp): the same step as one pass over the batch, to rounding. Each case
+# trains in a child with one thread and with two (forced, so that the batches split on any machine).
+_SPLIT_TRAINING = textwrap.dedent(r"""
+    import sys
+    import numpy as np
+    import densenn
+    from densenn import Input, Sequential, layers, optimizers
+    case, out = sys.argv[1], sys.argv[2]
+    densenn.utils.set_random_seed(7)
+    rng = np.random.default_rng(3)
+    if case == "mnist":  # W1's network with momentum and sample weights; 600 rows: 4 batches of 128, one of 88
+        (x, labels), _ = densenn.datasets.mnist.load_data()
+        x = (x[:600].reshape(600, 784) / 255).astype(np.float32)
+        y = densenn.utils.to_categorical(labels[:600], 10)
+        net = [Input(shape=(784,)), layers.Dense(100, activation="sigmoid"), layers.Dense(50, activation="sigmoid"),
+               layers.Dense(10, activation="softmax")]
+        loss, optimizer, sw = "categorical_crossentropy", optimizers.SGD(0.1, momentum=0.9), rng.uniform(0, 2, 600)
+    else:  # hinge: Keras maps {0, 1} labels to {-1, 1} only when the whole batch is {0, 1}; here the first
+        # half of batches 1 and 3 is {0, 1} and the second half {-1, 1}, batch 2 all {0, 1}: no block may decide alone
+        x = rng.normal(size=(384, 64)).astype(np.float32)
+        y = rng.integers(0, 2, size=(384, 1)).astype(np.float32)
+        y[64:128] = 2 * y[64:128] - 1
+        y[320:] = 2 * y[320:] - 1
+        net = [Input(shape=(64,)), layers.Dense(512), layers.Activation("relu"), layers.Dense(64, activation="tanh"),
+               layers.Dense(1, activation="tanh")]
+        loss, optimizer, sw = "hinge", optimizers.Adam(0.005), None
+    model = Sequential(net)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    initial = model.get_weights()
+    history = model.fit(x, y, batch_size=128, epochs=3, shuffle=False, verbose=0, sample_weight=sw)
+    np.savez(out, x=x, y=y, sw=np.ones(len(x)) if sw is None else sw, loss=history.history["loss"],
+             accuracy=history.history["accuracy"], **{f"initial{i}": w for i, w in enumerate(initial)},
+             **{f"final{i}": w for i, w in enumerate(model.get_weights())})
+""")
+
+
+@pytest.mark.parametrize("case", ["mnist", "hinge"])
+def test_training_split_across_threads_matches_reference(case, tmp_path):
+    runs = {}
+    for threads in (1, 2):
+        path = tmp_path / f"{threads}.npz"
+        child = subprocess.run([sys.executable, "-c", _SPLIT_TRAINING, case, str(path)], capture_output=True,
+                               text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+        assert child.returncode == 0, child.stderr
+        runs[threads] = dict(np.load(path))
+    one, two = runs[1], runs[2]
+    count = sum(key.startswith("final") for key in one)
+    initial = [one[f"initial{i}"] for i in range(count)]
+    if case == "mnist":
+        spec = [("dense", "sigmoid", True), ("dense", "sigmoid", True), ("dense", "softmax", True)]
+        ref = ReferenceModel(spec, initial, "categorical_crossentropy", "sgd", dtype=np.float32, learning_rate=0.1,
+                             momentum=0.9)
+    else:
+        spec = [("dense", "linear", True), ("activation", "relu"), ("dense", "tanh", True), ("dense", "tanh", True)]
+        ref = ReferenceModel(spec, initial, "hinge", "adam", dtype=np.float32, learning_rate=0.005)
+    ref_losses = [ref.train_epoch(one["x"], one["y"], batch_size=128, sample_weight=one["sw"].astype(np.float32))
+                  for _ in range(3)]
+    for run in (one, two):
+        assert_bit_identical([run[f"initial{i}"] for i in range(count)], initial)
+        final = [run[f"final{i}"] for i in range(count)]
+        np.testing.assert_allclose(run["loss"], ref_losses, rtol=L_RTOL)
+        assert max_change(initial, final) > 1e-3
+        assert_weights_close(final, ref.weights)
+    # The two-thread run did split (its sums ran in another order: the last bits differ), and its metrics
+    # saw each batch whole, as the one-thread run's.
+    assert any(not np.array_equal(one[f"final{i}"], two[f"final{i}"]) for i in range(count))
+    np.testing.assert_allclose(two["accuracy"], one["accuracy"], atol=1e-6)
+
+
 @pytest.mark.parametrize("name", PROBLEMS)
 def test_batch_gradients_match_reference(name, mnist, banknote):
     """The core on single batches (no update) against the reference's gradients."""
