@@ -4,9 +4,8 @@
 #include <cstring>
 #include <type_traits>
 
-#include "densenn/buffer.hpp"
-
 #include "densenn/backend.hpp"
+#include "densenn/buffer.hpp"
 #include "densenn/interrupt.hpp"
 #include "denormals.hpp"
 #include "threading.hpp"

@@ -257,8 +257,8 @@ void Sequential<T>::backward(Workspace<T>& ws, const T* x, long rows, T* param_g
 
 template <class T>
 int Sequential<T>::training_shards(long rows) const {
-  // Big products are threaded one by one (threading.hpp); a pass whose gradients would not fit a cache-sized
-  // buffer per block is not worth summing.
+  // Big products are threaded one by one instead (threading.hpp); a network of over 4M parameters is not split:
+  // each extra block would hold, and the sum read, another copy of all its gradients.
   if (!splits_by_rows_ || params_.size() > (std::size_t(1) << 22) ||
       double(rows) * double(largest_layer_params_) >= kParallelWork)
     return 1;
