@@ -109,7 +109,7 @@ _INTERRUPTED = textwrap.dedent(r"""
     say("started")
     try:
         if mode == "fit-validation":  # interrupted in epoch 2's long validation (epoch 1 did not validate)
-            xv, yv = data(60_000, 256)
+            xv, yv = data(240_000, 256)  # ~2 s: 60,000 rows could end within the test's 0.5 s on a quiet machine
             model.fit(x[:2000], y[:2000], epochs=3, verbose=0, callbacks=[markers], validation_data=(xv, yv),
                       validation_freq=[2])
         elif mode == "fit-verbose":

@@ -54,7 +54,7 @@ struct Model::Impl {
   std::unique_ptr<Sequential<float>> f;
   std::unique_ptr<Sequential<double>> d;
   mutable std::mutex mutex;
-  mutable std::vector<std::unique_ptr<Model::Workspace::Impl>> pool;
+  mutable std::vector<std::unique_ptr<Model::Workspace::Impl>> pool;  // float64 models' (float: Sequential's)
   // Or the model lives in a faster instruction set's runtime (faster_runtime()), which does all the work.
   const RuntimeTable* fast = nullptr;
   dn_model* fast_model = nullptr;
@@ -154,6 +154,15 @@ void Model::predict(const float* x, long rows, float* y) const {
   if (rows < 0) throw std::invalid_argument("predict: rows must be >= 0, got " + std::to_string(rows) + ".");
   if (rows == 0) return;
   if (!x || !y) throw std::invalid_argument("predict: x and y must not be null.");
+  if (impl_->fast) {
+    if (impl_->fast->predict(impl_->fast_model, x, rows, y) != 0) throw std::runtime_error(impl_->fast->last_error());
+    return;
+  }
+  if (impl_->f) {  // the model's own pooled workspaces (and, for large batches, its parallel passes)
+    impl_->f->predict(x, rows, y, kPoolRows);
+    return;
+  }
+  // A float64 model: this pool holds its workspaces with their conversion buffers.
   std::unique_ptr<Workspace::Impl> ws;
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);

@@ -27,9 +27,10 @@ class Model {
   // y (rows x output_size) = model(x (rows x input_size)), row-major, in
   // inference mode (no dropout, moving statistics). Thread-safe. Takes a
   // workspace from the model's pool (growing it the first time a thread
-  // needs one), so once warm it allocates nothing for batches of up to
-  // 256 rows; larger batches run in pieces of 256. Throws
-  // std::invalid_argument for a null pointer or rows < 0.
+  // needs one), so once warm it allocates nothing for batches no larger
+  // than before; large batches run in passes of 256 rows or more (~1 MB of
+  // activations), several at once on OpenMP's threads when there is work
+  // enough. Throws std::invalid_argument for a null pointer or rows < 0.
   void predict(const float* x, long rows, float* y) const;
 
   // One row; allocates nothing once warm.
