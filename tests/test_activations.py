@@ -344,12 +344,12 @@ def test_parametrised_relu_values(opts, dtype):
     x = grid(6).astype(np.float32 if dtype == "F32" else np.float64)
     want = keras_relu(x, opts)
     rtol = 1e-6 if dtype == "F32" else 1e-15
-    np.testing.assert_allclose(model.predict(x, 32), want, rtol=rtol, atol=0)
+    np.testing.assert_allclose(model.predict(x), want, rtol=rtol, atol=0)
     # A Dense layer carries the same options for its activation.
     dense = getattr(core, "Sequential" + dtype)(
         6, [{"type": "dense", "units": 6, "activation": "relu", "options": opts}], 0)
     dense.params[:] = np.concatenate([np.eye(6).ravel(), np.zeros(6)])
-    np.testing.assert_allclose(dense.predict(x, 32), want, rtol=rtol, atol=0)
+    np.testing.assert_allclose(dense.predict(x), want, rtol=rtol, atol=0)
 
 
 def test_parametrised_relu_brief_example():
@@ -357,7 +357,7 @@ def test_parametrised_relu_brief_example():
                                     "options": {"alpha": 0.1, "max_value": 2.0, "threshold": 0.5}}], 0)
     model.compile({"name": "mse"}, {"name": "sgd", "learning_rate": 0.01}, [])
     x = np.array([[-1.0, 0.25, 0.5], [0.75, 2.0, 5.0]])
-    np.testing.assert_allclose(model.predict(x, 32), [[-0.15, -0.025, -0.0], [0.75, 2.0, 2.0]], rtol=1e-15)
+    np.testing.assert_allclose(model.predict(x), [[-0.15, -0.025, -0.0], [0.75, 2.0, 2.0]], rtol=1e-15)
     loss, grads = model.compute_gradients(x, np.zeros((2, 3)))
     assert grads.size == 0 and loss == pytest.approx(np.mean(keras_relu(x, {"alpha": 0.1, "max_value": 2.0,
                                                                              "threshold": 0.5}) ** 2))
@@ -383,7 +383,7 @@ def test_relu6_is_relu_with_max_value_6():
     x = grid(6)
     a = Sequential([Input(shape=(6,)), layers.Activation("relu6")]).predict(x, verbose=0)
     b = core.SequentialF32(6, [{"type": "activation", "activation": "relu", "options": {"max_value": 6.0}}], 0)
-    np.testing.assert_array_equal(a, b.predict(x, 32))
+    np.testing.assert_array_equal(a, b.predict(x))
 
 
 # ----------------------------------------------------------------------------- the NumPy reference

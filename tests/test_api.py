@@ -332,17 +332,17 @@ def test_lean_predict_path_gives_the_full_paths_numbers(floatx):
     finally:
         densenn.config.set_floatx("float32")
     x = X[:40].astype(floatx)
-    full = model._core.predict(x, 32)  # what the full path asks of the core
+    full = model._core.predict(x)  # what the full path asks of the core
     assert model._predict_ready(x[:32], 32) is not None  # (the lean path is really taken)
     for got in (model.predict(x, verbose=0), model.predict(np.asfortranarray(x), verbose=0),
                 model.predict(x.tolist(), verbose=0)):
         assert got.dtype == np.dtype(floatx) and got.shape == (40, 3)
         np.testing.assert_array_equal(got, full)
     for rows in (1, 7, 32):
-        np.testing.assert_array_equal(model(x[:rows]), model._core.predict(x[:rows], rows))
-        np.testing.assert_array_equal(model.predict_on_batch(x[:rows]), model._core.predict(x[:rows], rows))
+        np.testing.assert_array_equal(model(x[:rows]), model._core.predict(x[:rows]))
+        np.testing.assert_array_equal(model.predict_on_batch(x[:rows]), model._core.predict(x[:rows]))
         np.testing.assert_array_equal(model.predict(x[:rows], batch_size=5, verbose=0),
-                                      model._core.predict(x[:rows], 5))
+                                      model._core.predict(x[:rows]))
     # what the lean path does not take: other dtypes, strides, ranks, widths, too many rows, non-finite values
     wrong_dtype = x[:2].astype(np.float64 if floatx == "float32" else np.float32)
     for other in (wrong_dtype, x[:4:2], x[:2, None], x[:2, :3], np.tile(x, (8, 1)), np.full((1, 4), np.nan, floatx)):
@@ -357,7 +357,7 @@ def test_lean_predict_path_respects_multi_dimensional_inputs():
     model = Sequential([Input(shape=(2, 3)), layers.Flatten(), Dense(2)])
     x = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
     assert model._predict_ready(x.reshape(2, 6), 256) is None  # (n, 6) is not a batch of (2, 3) samples
-    np.testing.assert_array_equal(model(x), model._core.predict(x.reshape(2, 6), 2))
+    np.testing.assert_array_equal(model(x), model._core.predict(x.reshape(2, 6)))
     with pytest.raises(ValueError, match=r"^x: expected a 3-D array"):
         model.predict(x.reshape(2, 6), verbose=0)
 

@@ -62,4 +62,21 @@ def test_optional_runners_agree_with_numpy(runner):
 def test_cli_options_are_checked():
     with pytest.raises(SystemExit):
         benchmark.main(["--runners", "densenn,tensorflow"])
+    with pytest.raises(SystemExit):
+        benchmark.main(["--rounds", "0"])
     assert importlib.util.find_spec("densenn.cli") is not None
+
+
+def test_rounds_keep_each_runners_best_measurement():
+    res = {"train": {}, "check": {}, "predict": {}}
+    job = {"task": "train", "workload": "W1"}
+    for samples_per_s in (100.0, 300.0, 200.0):  # three rounds: a slow, a quiet and a middling one
+        benchmark._merge(res, "densenn", job, {"samples_per_s": samples_per_s, "threads": 2})
+    assert res["train"]["W1"]["densenn"]["samples_per_s"] == 300.0
+    predict = {"task": "predict"}
+    benchmark._merge(res, "numpy", predict, {"predict_us": 5.0, "latency_us": {"a": 5.0}, "best_call": "a",
+                                             "batch_rows_per_s": 10.0, "threads": 1})
+    benchmark._merge(res, "numpy", predict, {"predict_us": 7.0, "latency_us": {"a": 7.0}, "best_call": "a",
+                                             "batch_rows_per_s": 30.0, "threads": 2})
+    p = res["predict"]["numpy"]  # the lower latency and the higher throughput, each with its own thread count
+    assert (p["predict_us"], p["latency_threads"], p["batch_rows_per_s"], p["threads"]) == (5.0, 1, 30.0, 2)

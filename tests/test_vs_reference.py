@@ -205,7 +205,7 @@ _SPLIT_TRAINING = textwrap.dedent(r"""
     import numpy as np
     import densenn
     from densenn import Input, Sequential, layers, optimizers
-    case, out = sys.argv[1], sys.argv[2]
+    case, out, shuffle = sys.argv[1], sys.argv[2], sys.argv[3] == "shuffle"
     densenn.utils.set_random_seed(7)
     rng = np.random.default_rng(3)
     if case == "mnist":  # W1's network with momentum and sample weights; 600 rows: 4 batches of 128, one of 88
@@ -227,22 +227,29 @@ _SPLIT_TRAINING = textwrap.dedent(r"""
     model = Sequential(net)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     initial = model.get_weights()
-    history = model.fit(x, y, batch_size=128, epochs=3, shuffle=False, verbose=0, sample_weight=sw)
+    history = model.fit(x, y, batch_size=128, epochs=3, shuffle=shuffle, verbose=0, sample_weight=sw)
     np.savez(out, x=x, y=y, sw=np.ones(len(x)) if sw is None else sw, loss=history.history["loss"],
              accuracy=history.history["accuracy"], **{f"initial{i}": w for i, w in enumerate(initial)},
              **{f"final{i}": w for i, w in enumerate(model.get_weights())})
 """)
 
 
-@pytest.mark.parametrize("case", ["mnist", "hinge"])
-def test_training_split_across_threads_matches_reference(case, tmp_path):
+def split_training_runs(case, tmp_path, shuffle=False):
+    """_SPLIT_TRAINING's results with one thread and with two: {threads: arrays}."""
     runs = {}
     for threads in (1, 2):
         path = tmp_path / f"{threads}.npz"
-        child = subprocess.run([sys.executable, "-c", _SPLIT_TRAINING, case, str(path)], capture_output=True,
-                               text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+        child = subprocess.run([sys.executable, "-c", _SPLIT_TRAINING, case, str(path), "shuffle" if shuffle else "-"],
+                               capture_output=True, text=True, timeout=600,
+                               env={**os.environ, "OMP_NUM_THREADS": str(threads)})
         assert child.returncode == 0, child.stderr
         runs[threads] = dict(np.load(path))
+    return runs
+
+
+@pytest.mark.parametrize("case", ["mnist", "hinge"])
+def test_training_split_across_threads_matches_reference(case, tmp_path):
+    runs = split_training_runs(case, tmp_path)
     one, two = runs[1], runs[2]
     count = sum(key.startswith("final") for key in one)
     initial = [one[f"initial{i}"] for i in range(count)]
@@ -265,6 +272,22 @@ def test_training_split_across_threads_matches_reference(case, tmp_path):
     # saw each batch whole, as the one-thread run's.
     assert any(not np.array_equal(one[f"final{i}"], two[f"final{i}"]) for i in range(count))
     np.testing.assert_allclose(two["accuracy"], one["accuracy"], atol=1e-6)
+
+
+def test_shuffled_training_split_across_threads_matches_one_thread(tmp_path):
+    # Shuffled batches: each thread gathers its own block's rows through the shuffled order, where one thread
+    # gathers the whole batch; the same seed draws the same order, so both train on the same batches.
+    one, two = split_training_runs("mnist", tmp_path, shuffle=True).values()
+    count = sum(key.startswith("final") for key in one)
+    initial = [one[f"initial{i}"] for i in range(count)]
+    final_one, final_two = ([run[f"final{i}"] for i in range(count)] for run in (one, two))
+    assert max_change(initial, final_one) > 1e-3
+    assert_weights_close(final_two, final_one)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=L_RTOL)
+    np.testing.assert_allclose(two["accuracy"], one["accuracy"], atol=1e-6)
+    # and the order mattered: unshuffled training ends elsewhere
+    unshuffled = split_training_runs("mnist", tmp_path)[1]
+    assert max_change(final_one, [unshuffled[f"final{i}"] for i in range(count)]) > 1e-4
 
 
 @pytest.mark.parametrize("name", PROBLEMS)

@@ -404,20 +404,19 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           })
       .def(
           "predict",
-          [](const Model& model, const Array<T>& x, long batch_size) {
+          [](const Model& model, const Array<T>& x) {
             require(x.ndim() == 2 && x.shape(1) == model.input_dim(),
                     "x: expected shape (n, " + std::to_string(model.input_dim()) + ").");
-            require(batch_size > 0, "batch_size must be positive.");
             const long rows = long(x.shape(0));
             Array<T> out({py::ssize_t(rows), py::ssize_t(model.output_dim())});
             if (rows == 0) return out;
             const T* in = x.data();
             T* dst = out.mutable_data();
-            while (!run_interruptible([&] { model.predict(in, rows, dst, batch_size); })) {
+            while (!run_interruptible([&] { model.predict(in, rows, dst); })) {
             }  // (a SIGINT handler that returns: predict again)
             return out;
           },
-          py::arg("x"), py::arg("batch_size") = 32)
+          py::arg("x"))
       .def(
           "predict_ready",
           // The lean path of small predicts (model(x), predict_on_batch, predict): one batch from an array that
@@ -435,7 +434,7 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             T* dst = out.mutable_data();
             {
               py::gil_scoped_release release;  // (the model's lock is never awaited with the GIL held)
-              model.predict(in, rows, dst, rows);
+              model.predict(in, rows, dst);
             }
             return std::move(out);
           },
@@ -612,6 +611,24 @@ PYBIND11_MODULE(DENSENN_MODULE, m) {
         "Writes a densenn model file atomically (fail_after_bytes/crash: test hooks simulating a failure).");
   m.def("read_model_file", &read_file, py::arg("path"), "Reads and validates a densenn model file.");
   m.def("model_file_version", [] { return kModelFileVersion; });
+  m.def(
+      "all_finite",
+      // No NaN or Inf in a C-contiguous float32/float64 array: one vectorised pass without the temporary boolean
+      // array of np.isfinite(x).all() (predicting 10k MNIST rows spent 17% of its time in that check).
+      [](py::array a) -> py::object {
+        const bool contiguous = (a.flags() & py::array::c_style) != 0;
+        if (!contiguous || !(py::isinstance<Array<float>>(a) || py::isinstance<Array<double>>(a)))
+          return py::none();  // another dtype or layout: the caller checks with NumPy
+        const long n = long(a.size());
+        bool finite;
+        {
+          py::gil_scoped_release release;
+          finite = a.itemsize() == 4 ? all_finite(static_cast<const float*>(a.data()), n)
+                                     : all_finite(static_cast<const double*>(a.data()), n);
+        }
+        return py::bool_(finite);
+      },
+      py::arg("array"), "Whether a C-contiguous float32/float64 array is all finite; None for other arrays.");
   m.def("activation_names", &activation_names);
   m.def("loss_names", &loss_names);
   m.def("optimizer_names", &optimizer_names);

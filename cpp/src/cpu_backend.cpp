@@ -224,8 +224,9 @@ class CpuBackend final : public Backend<T> {
   }
 
   void optimizer_step(const OptimizerConfig& config, T* params, const T* grads, T* state, std::size_t n,
-                      const std::vector<Slice>& variables, long long iteration, double learning_rate) override {
-    densenn::optimizer_step(config, params, grads, state, n, variables, iteration, learning_rate);
+                      const std::vector<Slice>& variables, long long iteration, double learning_rate,
+                      int threads) override {
+    densenn::optimizer_step(config, params, grads, state, n, variables, iteration, learning_rate, threads);
   }
 };
 

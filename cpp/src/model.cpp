@@ -159,7 +159,7 @@ void Model::predict(const float* x, long rows, float* y) const {
     return;
   }
   if (impl_->f) {  // the model's own pooled workspaces (and, for large batches, its parallel passes)
-    impl_->f->predict(x, rows, y, kPoolRows);
+    impl_->f->predict(x, rows, y);
     return;
   }
   // A float64 model: this pool holds its workspaces with their conversion buffers.

@@ -300,8 +300,8 @@ void update_blocks(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* 
 template <class T>
 void update_range(const OptimizerConfig& c, Kind kind, const Scalars<T>& s, T* params, const T* grads, T* state,
                   std::size_t n, std::size_t begin, std::size_t end, Clip clip, T clip_numerator,
-                  T clip_denominator) {
-  const int threads = threads_for(32.0 * double(end - begin));
+                  T clip_denominator, int threads) {
+  if (threads <= 0) threads = threads_for(32.0 * double(end - begin));
   if (threads <= 1) {
     update_blocks(c, kind, s, params, grads, state, n, begin, end, clip, clip_numerator, clip_denominator);
     return;
@@ -381,7 +381,7 @@ void optimizer_initialize_state(const OptimizerConfig& c, T* state, std::size_t 
 
 template <class T>
 void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* state, std::size_t n,
-                    const std::vector<Slice>& variables, long long iteration, double learning_rate) {
+                    const std::vector<Slice>& variables, long long iteration, double learning_rate, int threads) {
   const Kind kind = kind_of(c.name);
   const Scalars<T> s = scalars<T>(c, kind, state, n, iteration, learning_rate);
   if (c.clipnorm > 0) {
@@ -390,7 +390,7 @@ void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* stat
       const double l2sum = sum_of_squares(grads + begin, end - begin);
       const double norm = l2sum > 0 ? std::sqrt(l2sum) : l2sum;
       update_range(c, kind, s, params, grads, state, n, begin, end, Clip::scale, T(c.clipnorm),
-                   T(std::max(norm, c.clipnorm)));
+                   T(std::max(norm, c.clipnorm)), threads);
     };
     if (variables.empty()) {
       clip_variable(0, n);
@@ -401,19 +401,19 @@ void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* stat
     // Keras' clip_by_global_norm: scale = clip * min(1/norm, 1/clip), NaN if the norm is not finite.
     const double norm = std::sqrt(sum_of_squares(grads, n));
     const double scale = c.global_clipnorm * std::min(1 / norm, 1 / c.global_clipnorm) + (norm - norm);
-    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::scale, T(scale), T(1));
+    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::scale, T(scale), T(1), threads);
   } else if (c.clipvalue > 0) {
-    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::value, T(c.clipvalue), T(1));
+    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::value, T(c.clipvalue), T(1), threads);
   } else {
-    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::none, T(1), T(1));
+    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::none, T(1), T(1), threads);
   }
 }
 
 template void optimizer_initialize_state<float>(const OptimizerConfig&, float*, std::size_t);
 template void optimizer_initialize_state<double>(const OptimizerConfig&, double*, std::size_t);
 template void optimizer_step<float>(const OptimizerConfig&, float*, const float*, float*, std::size_t,
-                                    const std::vector<Slice>&, long long, double);
+                                    const std::vector<Slice>&, long long, double, int);
 template void optimizer_step<double>(const OptimizerConfig&, double*, const double*, double*, std::size_t,
-                                     const std::vector<Slice>&, long long, double);
+                                     const std::vector<Slice>&, long long, double, int);
 
 }  // namespace densenn

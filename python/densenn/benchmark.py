@@ -1,7 +1,7 @@
 """The benchmark suite: densenn (C++) against NumPy, PyTorch, Keras 3 and scikit-learn.
 
     densenn bench [--workloads W1,W2,W3,W4,predict,scaling] [--runners densenn,numpy,torch,keras,sklearn]
-                  [--epochs 5] [--quick] [--out DIR]
+                  [--epochs 5] [--rounds 3] [--quick] [--out DIR]
     python bench/run.py [same options]      # writes bench/results/
 
 Method, and why:
@@ -20,6 +20,10 @@ Method, and why:
   callback inside one fit() call. scikit-learn's MLPClassifier runs
   one partial_fit per epoch (alpha=0, constant learning rate, epsilon=1e-7); it has one activation for all
   hidden layers, so its W2 uses relu twice (marked "≈").
+- Rounds: the training and predict measurements run in several rounds, the runners taking turns within each
+  round, and each runner's best round is reported. A shared machine has slow phases lasting minutes; one
+  pass per runner let a slow phase fall on one runner and not another (W1's ratio ranged 1.3x-2.3x between
+  single passes), while the best of rounds that alternate gives every runner its quiet window.
 - On a shared machine each measurement first waits (up to --max-wait seconds) for other processes to quieten;
   a figure measured while they used over 10% of the CPUs anyway is marked "†".
 """
@@ -768,7 +772,7 @@ def _merge(res, runner, job, result):
 
 
 def run_suite(workloads=TRAIN + ("predict", "scaling"), runners=RUNNERS, epochs=5, quick=False,
-              scaling_rows=None, log=print, max_wait_s=60, max_scaling_s=300):
+              scaling_rows=None, log=print, max_wait_s=60, max_scaling_s=300, rounds=3):
     """Measures everything; returns a JSON-able dict for markdown_report / plots."""
     train = [w for w in workloads if w in TRAIN]
     available = [r for r in runners if runner_available(r)]
@@ -777,11 +781,12 @@ def run_suite(workloads=TRAIN + ("predict", "scaling"), runners=RUNNERS, epochs=
         log(f"{r}: not installed, skipped")
     cap = 1024 if quick else None  # quick: a smoke run on small slices
     epochs = 1 if quick else epochs
+    rounds = 1 if quick else max(1, rounds)
     thread_options = [None] if quick else sorted({1, os.cpu_count() or 1})
     res = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
                        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
            "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
-           "epochs": epochs, "quick": quick, "versions": {}, "train": {}, "check": {}, "predict": {},
+           "epochs": epochs, "rounds": rounds, "quick": quick, "versions": {}, "train": {}, "check": {}, "predict": {},
            "scaling": {}, "skipped": skipped, "errors": []}
     log("measuring the FP32 peak ...")
     wait_until_quiet(0 if quick else max_wait_s, log)
@@ -815,18 +820,20 @@ def run_suite(workloads=TRAIN + ("predict", "scaling"), runners=RUNNERS, epochs=
             result["background"] = out.get("background")
         return out["results"]
 
-    for runner in available:
-        for threads in thread_options:
-            jobs = [{"task": "train", "workload": w, "epochs": epochs, "rows": cap and (512 if w == "W4" else cap)}
-                    for w in train]
-            if "predict" in workloads:
-                jobs.append({"task": "predict", "sample_s": 0.01 if quick else 0.2, "samples": 3 if quick else 7})
-            if threads == thread_options[0]:  # the loss check needs no thread search
-                jobs += [{"task": "check", "workload": w, "rows": 256 if quick else 1024} for w in train]
-            log(f"{runner}, {threads or 'default'} threads: {', '.join(j.get('workload', j['task']) for j in jobs)}")
-            for job, result in zip(jobs, measure(runner, jobs, threads)):
-                if keep(runner, job.get("workload", job["task"]), result):
-                    _merge(res, runner, job, result)
+    for round_ in range(rounds):  # the runners take turns; _merge keeps each one's best round
+        for runner in available:
+            for threads in thread_options:
+                jobs = [{"task": "train", "workload": w, "epochs": epochs, "rows": cap and (512 if w == "W4" else cap)}
+                        for w in train]
+                if "predict" in workloads:
+                    jobs.append({"task": "predict", "sample_s": 0.01 if quick else 0.2, "samples": 3 if quick else 7})
+                if round_ == 0 and threads == thread_options[0]:  # the loss check needs no thread search or rounds
+                    jobs += [{"task": "check", "workload": w, "rows": 256 if quick else 1024} for w in train]
+                log(f"round {round_ + 1}/{rounds}, {runner}, {threads or 'default'} threads: "
+                    f"{', '.join(j.get('workload', j['task']) for j in jobs)}")
+                for job, result in zip(jobs, measure(runner, jobs, threads)):
+                    if keep(runner, job.get("workload", job["task"]), result):
+                        _merge(res, runner, job, result)
 
     if "predict" in workloads and "densenn" in available:
         log("densenn: one-row predict through the C ABI, and the memory floor ...")
@@ -894,7 +901,8 @@ def markdown_report(res, title="densenn benchmark"):
              "FP32 peak measured with an FMA loop (12 independent chains, best of start and end of the run): "
              + (", ".join(f"{k} {g:,.0f} GFLOP/s" for k, g in peak.items()) or "not measured") + ".",
              "", f"Training samples/s, median of {res['epochs']} epoch(s) after a warm-up, each runner in its own "
-             f"process with its faster thread setting (1 or {m['cores']} threads; `(Nt)`). "
+             f"process with its faster thread setting (1 or {m['cores']} threads; `(Nt)`), the best of "
+             f"{res.get('rounds', 1)} round(s) in which the runners take turns. "
              "Ratio: densenn / the best other runner (≈ = not the same network, left out of the ratio).", ""]
     head = "| workload | " + " | ".join(LABELS[r] for r in runners) + " | densenn / best other | target |"
     lines += [head, "|---|" + "---:|" * (len(runners) + 2)]
@@ -1112,7 +1120,11 @@ def main(argv=None, default_out=None, prog="densenn bench"):
     parser.add_argument("--runners", default=",".join(RUNNERS), type=lambda s: _csv(s, RUNNERS, "runner"),
                         help="comma-separated: densenn,numpy,torch,keras,sklearn (default: all installed)")
     parser.add_argument("--epochs", type=int, default=5, help="timed epochs per runner (median reported)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: small data, 1 epoch, no thread search")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of the training and predict measurements, runners taking turns; each runner's "
+                             "best round is reported (default 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: small data, 1 epoch, 1 round, no thread search")
     parser.add_argument("--scaling-rows", type=lambda s: [int(v) for v in s.split(",")],
                         help="rows for the scaling runs (default 10000,100000,1000000)")
     parser.add_argument("--max-wait", type=float, default=60,
@@ -1123,8 +1135,11 @@ def main(argv=None, default_out=None, prog="densenn bench"):
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731  progress on stderr, table on stdout
-    res = run_suite(args.workloads, args.runners, args.epochs, args.quick, args.scaling_rows, log, args.max_wait)
+    res = run_suite(args.workloads, args.runners, args.epochs, args.quick, args.scaling_rows, log, args.max_wait,
+                    rounds=args.rounds)
     print(markdown_report(res))
     if args.out:
         written = write_results(res, args.out, " ".join([prog] + argv), log)

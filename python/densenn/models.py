@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from . import config, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module, utils
-from ._core import module_for
+from ._core import core as _core_module, module_for
 from ._summary import default_line_length, format_count, format_shape, format_summary
 from .callbacks import CallbackList, History, ProgbarLogger
 from .layers import InputLayer, Layer, sample_shape, unique_name
@@ -87,11 +87,15 @@ def _nonfinite_error(array, argument, original=None):
 
 
 def _all_finite(array, chunk_elements=1 << 20):
-    """np.isfinite(array).all() over slices of rows, so checking a large x costs no copy of it."""
+    """np.isfinite(array).all(): in the core for contiguous float arrays (one pass, no temporary), else over
+    slices of rows, so checking a large x costs no copy of it."""
     if array.dtype.kind in "biu":
         return True
     if array.ndim == 0 or array.size == 0:
         return bool(np.isfinite(array).all())
+    finite = _core_module.all_finite(array)
+    if finite is not None:
+        return finite
     rows = max(1, chunk_elements * len(array) // array.size)
     return all(np.isfinite(array[i:i + rows]).all() for i in range(0, len(array), rows))
 
@@ -646,11 +650,11 @@ class Sequential:
             parts = []
             for step in range(steps):
                 cbs.on_predict_batch_begin(step, {})
-                parts.append(self._core.predict(x[step * batch_size:(step + 1) * batch_size], batch_size))
+                parts.append(self._core.predict(x[step * batch_size:(step + 1) * batch_size]))
                 cbs.on_predict_batch_end(step, {"outputs": parts[-1]})
-            out = np.concatenate(parts) if parts else self._core.predict(x, batch_size)
+            out = np.concatenate(parts) if parts else self._core.predict(x)
         else:
-            out = self._core.predict(x, batch_size)
+            out = self._core.predict(x)
         cbs.on_predict_end({})
         out = out.reshape(len(out), *self.output_shape[1:])
         if verbose:
@@ -710,7 +714,7 @@ class Sequential:
         x = self._prepare_x(x)
         self._ensure_built(x)
         x = self._flat(x)
-        return self._core.predict(x, max(1, x.shape[0])).reshape(len(x), *self.output_shape[1:])
+        return self._core.predict(x).reshape(len(x), *self.output_shape[1:])
 
     def _predict_ready(self, x, max_rows):
         """The outputs for one batch of at most max_rows rows that needs no conversion or reshaping, straight from

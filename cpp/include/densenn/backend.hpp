@@ -39,8 +39,10 @@ class Backend {
                              const T* sample_weight, T* grad, long rows, long cols) = 0;
   virtual void metric_accumulate(const MetricSpec& metric, const T* pred, const T* target, const T* sample_weight,
                                  long rows, long cols, double* state) = 0;
+  // threads: as densenn::optimizer_step's (0: by size).
   virtual void optimizer_step(const OptimizerConfig& config, T* params, const T* grads, T* state, std::size_t n,
-                              const std::vector<Slice>& variables, long long iteration, double learning_rate) = 0;
+                              const std::vector<Slice>& variables, long long iteration, double learning_rate,
+                              int threads) = 0;
 };
 
 // The Eigen (+ OpenMP for large products) implementation.

@@ -63,9 +63,11 @@ void optimizer_initialize_state(const OptimizerConfig& config, T* state, std::si
 // values (initialised by optimizer_initialize_state); variables partition
 // [0, n) (used by clipnorm); iteration is Keras' `iterations` before the
 // step; learning_rate is this step's rate (a schedule's value, else
-// config.learning_rate).
+// config.learning_rate). threads: how many threads share the update (it is
+// element-wise: the numbers do not depend on it); 0 lets the buffer's size
+// decide (threading.hpp).
 template <class T>
 void optimizer_step(const OptimizerConfig& config, T* params, const T* grads, T* state, std::size_t n,
-                    const std::vector<Slice>& variables, long long iteration, double learning_rate);
+                    const std::vector<Slice>& variables, long long iteration, double learning_rate, int threads = 0);
 
 }  // namespace densenn

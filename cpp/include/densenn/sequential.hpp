@@ -80,20 +80,23 @@ class Sequential {
   std::unique_lock<FairSharedMutex> lock_exclusive() const { return std::unique_lock<FairSharedMutex>(mutex_); }
   std::shared_lock<FairSharedMutex> lock_shared() const { return std::shared_lock<FairSharedMutex>(mutex_); }
 
-  // out (rows x output_dim) = model(x), in passes of batch_size rows or more (~256K activation values),
-  // several passes in parallel when large; takes the lock shared (see above). Interruptible (interrupt.hpp).
-  // Reuses pooled workspaces: once warm, allocates nothing unless batch_size asks for larger passes.
-  void predict(const T* x, long rows, T* out, long batch_size) const;
+  // out (rows x output_dim) = model(x), in passes of ~256K activation values (at least 256 rows), several
+  // passes in parallel when large; takes the lock shared (see above). Interruptible (interrupt.hpp).
+  // Reuses pooled workspaces: once warm, allocates nothing.
+  void predict(const T* x, long rows, T* out) const;
   // The same with the caller's workspace, in batches of ws.rows rows (reserved for min(rows, 64) when
   // empty): allocates nothing once ws is reserved, so one workspace per thread makes predicts allocation-free.
   void predict(Workspace<T>& ws, const T* x, long rows, T* out) const;
 
   // One forward pass (and, when training, backward pass and optimizer step
   // at this learning rate) on a batch; returns the batch loss and adds the
-  // batch to the metrics' states (laid end to end). A training batch that
-  // throws (Interrupted included) leaves the model as it was before it:
-  // weights, moving statistics, optimizer state, iterations and generators.
-  double run_batch(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, bool training,
+  // batch to the metrics' states (laid end to end). The batch's inputs are
+  // rows index[0..rows) of x (a shuffled order: gathered here, by the threads
+  // that use them), or x's first `rows` rows when index is null; y and w are
+  // the batch's own rows. A training batch that throws (Interrupted included)
+  // leaves the model as it was before it: weights, moving statistics,
+  // optimizer state, iterations and generators.
+  double run_batch(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w, long rows, bool training,
                    double* metric_states, double learning_rate);
 
   // Forward and backward pass on a batch: fills grads() and returns the batch
@@ -106,6 +109,8 @@ class Sequential {
  private:
   const T* forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const;
   void predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch) const;
+  // Rows [first, first + n) of a batch (see run_batch): in place, or gathered into ws.input.
+  const T* batch_rows(Workspace<T>& ws, const T* x, const long* index, long first, long n) const;
   // Sizes only what forward passes use (layer outputs and scratch): predict's pooled workspaces.
   void reserve_forward(Workspace<T>& ws, long rows) const;
   std::unique_ptr<Workspace<T>> take_predict_workspace() const;
@@ -115,11 +120,12 @@ class Sequential {
   // Blocks of rows a training batch of `rows` rows splits into, one per thread (1: not split).
   int training_shards(long rows) const;
   // The forward and backward pass of a training batch split into `shards` blocks of rows run by a team of
-  // threads, each block in its own workspace and gradient buffer; the loss, metrics and loss gradient are
-  // computed once on the whole batch (in ws) between the two halves; the blocks' gradients are then summed
-  // into grads() in block order. Returns the batch loss.
-  double sharded_pass(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows, int shards,
-                      double* metric_states);
+  // threads, each block gathering its own rows into its own workspace and writing its own gradient buffer;
+  // the loss, metrics and loss gradient are computed once on the whole batch (in ws) between the two halves;
+  // the blocks' gradients are then summed into grads() in block order, each thread a run of the parameters.
+  // Returns the batch loss.
+  double sharded_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w, long rows,
+                      int shards, double* metric_states);
   // The layers' regularization penalties for the batch in ws (added to the loss, as Keras does).
   double penalty(const Workspace<T>& ws, long rows) const;
 
