@@ -844,3 +844,20 @@ def test_training_flushes_denormals_only_inside_the_core():
     model.predict(x, verbose=0)
     assert np.array([tiny], np.float32)[0] * np.float32(1) != 0
     assert np.float32(1e-38) / np.float32(1000) != 0
+
+
+def test_nan_check_of_large_inputs_finds_every_block():
+    # The core checks contiguous float inputs of 4M values or more in blocks of 2**20 on all threads.
+    from densenn._core import core
+    model = Sequential([Input(shape=(64,)), Dense(2)])
+    x = np.zeros((70_000, 64), np.float32)  # 4,480,000 values: five blocks, the last one partial
+    for row, col, value in [(0, 0, np.nan), (35_000, 17, np.inf), (69_999, 63, -np.inf)]:
+        x[row, col] = value
+        assert core.all_finite(x) is False and core.all_finite(x.astype(np.float64)) is False
+        with pytest.raises(ValueError, match=rf"got {value!r} at row {row}, column {col}$"):
+            model.predict(x, verbose=0)
+        x[row, col] = 0
+    assert core.all_finite(x) is True
+    assert model.predict(x, verbose=0).shape == (70_000, 2)
+    # other layouts and dtypes are left to NumPy
+    assert core.all_finite(x[:, ::2]) is None and core.all_finite(x.astype(np.int32)) is None

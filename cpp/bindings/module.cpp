@@ -21,6 +21,7 @@
 #include "densenn/model_file.hpp"
 #include "densenn/sequential.hpp"
 #include "cpu_features.hpp"
+#include "threading.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -208,7 +209,7 @@ py::array_t<T> buffer_view(py::object self) {
 // integers, without an early exit, so the loop vectorises (784 floats: 42 ns here against 300 ns for a
 // std::isfinite loop).
 template <class T>
-bool all_finite(const T* values, long n) {
+bool all_finite_run(const T* values, long n) {
   using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
   constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
   Bits bad = 0;
@@ -217,6 +218,20 @@ bool all_finite(const T* values, long n) {
     std::memcpy(&bits, values + i, sizeof(T));
     bad |= Bits((bits & exponent) == exponent);
   }
+  return bad == 0;
+}
+
+// The same, large arrays in blocks on OpenMP's threads: the check reads all of x before a predict or fit can
+// start, alone on one core otherwise (10k MNIST rows: most of a millisecond of a ~7 ms predict).
+template <class T>
+bool all_finite(const T* values, long n) {
+  constexpr long kBlock = 1L << 20;
+  const long blocks = (n + kBlock - 1) / kBlock;
+  const int threads = int(std::min<long>(threads_for_values(double(n)), blocks));
+  if (threads <= 1) return all_finite_run(values, n);  // (no OpenMP region: a one-row predict checks 784 values)
+  int bad = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
+  for (long b = 0; b < blocks; ++b) bad |= !all_finite_run(values + b * kBlock, std::min(kBlock, n - b * kBlock));
   return bad == 0;
 }
 

@@ -743,13 +743,21 @@ def _cpu_name():
 
 
 def _commit():
-    """The densenn source tree's git commit, when it runs from a checkout."""
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=os.path.dirname(__file__),
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    """The densenn source tree's git commit: of the checkout the benchmark runs in (`python bench/run.py` from
+    it) or, for an editable install, the one holding this file; None elsewhere (an installed package's
+    directory may lie inside some other repository, such as a pyenv checkout)."""
+    for where in (os.getcwd(), os.path.dirname(__file__)):
+        try:
+            top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True,
+                                 timeout=10).stdout.strip()
+            if not top or not os.path.isfile(os.path.join(top, "cpp", "include", "densenn", "sequential.hpp")):
+                continue
+            out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=top, capture_output=True,
+                                 text=True, timeout=10)
+            return out.stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return None
 
 
 def _merge(res, runner, job, result):
