@@ -685,7 +685,7 @@ from densenn import Sequential, Input, utils
 from densenn.layers import Dense
 utils.set_random_seed(5)
 model = Sequential([Input(shape=(16,)), Dense(1500, activation='relu'), Dense(1000, activation='tanh'), Dense(4)])
-x = np.random.default_rng(1).normal(size=(3000, 16)).astype(np.float32)
+x = np.random.default_rng(1).normal(size=(2800, 16)).astype(np.float32)
 out = model.predict(x, verbose=0)
 np.save('out.npy', out)
 print(hashlib.sha256(out.tobytes()).hexdigest())
@@ -693,8 +693,9 @@ print(hashlib.sha256(out.tobytes()).hexdigest())
 
 
 def test_large_predict_runs_passes_in_parallel_with_the_same_numbers(tmp_path):
-    # 3,000 rows of a ~1M-weight net: passes of 256 rows (~256K activation values), on both threads when there
-    # are two; each row's numbers do not depend on the thread count or on which thread computed it.
+    # 2,800 rows of a ~1M-weight net: 11 passes of 256 rows or fewer (~256K activation values), on both threads
+    # when there are two; each row's numbers do not depend on the thread count or on which thread computed it
+    # (an odd number of passes: evening them out between two threads changed the last bits of some rows).
     digests = []
     for threads in ("1", "2"):
         run = subprocess.run([sys.executable, "-c", _LARGE_PREDICT], capture_output=True, text=True, timeout=300,
@@ -707,8 +708,8 @@ def test_large_predict_runs_passes_in_parallel_with_the_same_numbers(tmp_path):
     utils.set_random_seed(5)
     model = Sequential([Input(shape=(16,)), Dense(1500, activation="relu"), Dense(1000, activation="tanh"),
                         Dense(4)])
-    x = np.random.default_rng(1).normal(size=(3000, 16)).astype(np.float32)
-    for row in (0, 255, 256, 1234, 2999):
+    x = np.random.default_rng(1).normal(size=(2800, 16)).astype(np.float32)
+    for row in (0, 255, 256, 1234, 2799):
         np.testing.assert_allclose(out[row:row + 1], model(x[row:row + 1]), rtol=1e-5, atol=1e-5)
     w = [a.astype(np.float64) for a in model.get_weights()]
     h = np.tanh(np.maximum(x @ w[0] + w[1], 0) @ w[2] + w[3])

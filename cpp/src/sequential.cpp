@@ -144,16 +144,13 @@ void Sequential<T>::predict(const T* x, long rows, T* out) const {
   long widths = 0;
   for (const auto& layer : layers_) widths += layer->output_dim();
   const long pooled_rows = std::max(256L, (1L << 18) / std::max(widths, 1L));
-  long pass_rows = std::min(rows, pooled_rows);
-  long passes = (rows + pass_rows - 1) / pass_rows;
-  // Several passes run in parallel, each on its own workspace, when there is work enough for threads
-  // (each row's numbers are the same whichever thread computes it).
+  const long pass_rows = std::min(rows, pooled_rows);
+  const long passes = (rows + pass_rows - 1) / pass_rows;
+  // Several passes run in parallel, each on its own workspace, when there is work enough for threads. The
+  // passes do not depend on the thread count: a row's numbers depend on where it falls in its pass (Eigen
+  // treats the columns left over from its 4-wide blocks apart), and predictions must not change with threads.
   const double work = double(rows) * double(std::max<std::size_t>(params_.size(), 1));
   const int threads = passes > 1 ? int(std::min<long>(threads_for(work), passes)) : 1;
-  if (threads > 1 && passes % threads != 0) {  // passes of equal size, as many for each thread: none waits
-    passes = (passes + threads - 1) / threads * threads;  // for another's extra pass
-    pass_rows = (rows + passes - 1) / passes;
-  }
   const auto lock = lock_shared();
   if (threads == 1) {  // no OpenMP region: entering one, even for a team of one, cost ~0.8 us of a 2.4 us row
     std::unique_ptr<Workspace<T>> ws = take_predict_workspace();

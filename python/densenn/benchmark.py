@@ -854,7 +854,8 @@ def run_suite(workloads=TRAIN + ("predict", "scaling"), runners=RUNNERS, epochs=
             w2 = res["train"].get("W2", {}).get(runner)
             threads = w2["threads"] if w2 else None
             for rows in sizes:
-                n_epochs = max(1, min(epochs, round(300_000 / rows)))
+                # at least two epochs: a single one (1M rows) caught passing slow phases of a shared machine
+                n_epochs = max(min(2, epochs), min(epochs, round(300_000 / rows)))
                 estimate = (rows * n_epochs + 10_000) / w2["samples_per_s"] if w2 else 0
                 if not quick and estimate > max_scaling_s:
                     msg = f"skipped: about {estimate:.0f} s at W2's speed"
