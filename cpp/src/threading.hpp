@@ -26,18 +26,6 @@ inline int threads_for(double work) {
   return 1;
 }
 
-// A memory-bound pass over this many values or more (checking a large input for NaN) is shared between the
-// threads: ~1 ms of reading at one core's bandwidth, against ~10 us for a team.
-constexpr double kParallelValues = double(1 << 22);
-
-inline int threads_for_values(double values) {
-#ifdef _OPENMP
-  if (values >= kParallelValues && !omp_in_parallel()) return omp_get_max_threads();
-#endif
-  (void)values;
-  return 1;
-}
-
 // A training step of a small network (no product reaching kParallelWork) runs
 // its batch as blocks of rows, one per thread (Sequential's shards): one team
 // per step instead of one per product. Measured on 2 cores: W1 (784-100-50-10,
