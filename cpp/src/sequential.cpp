@@ -157,18 +157,15 @@ void Sequential<T>::predict(const T* x, long rows, T* out) const {
     struct GiveBack {  // also when a pass throws
       const Sequential& model;
       std::unique_ptr<Workspace<T>>& ws;
-      long pooled_rows;
-      ~GiveBack() {
-        if (ws->rows <= pooled_rows) model.give_back_predict_workspace(std::move(ws));
-      }
-    } give_back{*this, ws, pooled_rows};
+      ~GiveBack() { model.give_back_predict_workspace(std::move(ws)); }
+    } give_back{*this, ws};
     reserve_forward(*ws, pass_rows);
     predict_batches(*ws, x, rows, out, pass_rows);
     return;
   }
   std::exception_ptr error;
   std::atomic<bool> failed{false};
-#pragma omp parallel num_threads(threads) if (threads > 1)
+#pragma omp parallel num_threads(threads)
   {
     FlushDenormals flush;  // the team's threads too
     std::unique_ptr<Workspace<T>> ws;
@@ -189,8 +186,7 @@ void Sequential<T>::predict(const T* x, long rows, T* out) const {
         failed = true;
       }
     }
-    // Back to the pool, unless a large batch_size grew it past the usual pass.
-    if (ws && ws->rows <= pooled_rows) give_back_predict_workspace(std::move(ws));
+    if (ws) give_back_predict_workspace(std::move(ws));  // (every pass is at most pooled_rows: all fit the pool)
   }
   if (error) std::rethrow_exception(error);
 }
