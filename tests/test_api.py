@@ -1,5 +1,4 @@
 """Keras-API behaviour of densenn's Sequential model (see /work/shared/docs/keras-reference.md)."""
-import importlib
 import os
 import re
 import subprocess
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 import densenn
+from densenn._core import build_runs_here
 from densenn import Input, Sequential, callbacks, layers, losses, metrics, optimizers, utils
 from densenn.layers import Activation, Dense, InputLayer
 
@@ -669,15 +669,6 @@ print(len({o.tobytes() for o in outputs}))
 """
 
 
-def _build_runs_here(isa):
-    loader = importlib.import_module("densenn._core")  # (densenn._core is the loaded module itself)
-    try:
-        importlib.import_module(dict(loader._BUILDS)[isa])
-    except ImportError:  # a DENSENN_BASELINE_ONLY development build
-        return False
-    return loader._baseline.cpu_supports(isa)
-
-
 _LARGE_PREDICT = """
 import hashlib
 import numpy as np
@@ -717,7 +708,7 @@ def test_large_predict_runs_passes_in_parallel_with_the_same_numbers(tmp_path):
 
 
 @pytest.mark.parametrize("isa", ["baseline"] + [
-    pytest.param(isa, marks=pytest.mark.skipif(not _build_runs_here(isa), reason=f"no {isa} build or CPU here"))
+    pytest.param(isa, marks=pytest.mark.skipif(not build_runs_here(isa), reason=f"no {isa} build or CPU here"))
     for isa in ("x86-64-v3", "x86-64-v4")])
 def test_repeated_predict_is_bit_identical(isa):
     env = {**os.environ, "DENSENN_ISA": isa}

@@ -2,25 +2,13 @@
 
 The expected texts were produced by Keras 3.15.1 (`model.summary(line_length=...)`, `keras.utils.Progbar`).
 """
-import importlib.util
+import importlib
 import io
-from pathlib import Path
 
 import pytest
 
-_PKG = Path(__file__).resolve().parents[1] / "python" / "densenn"
-
-
-def _load(name):
-    # Load by path: `import densenn` needs the C++ extension, these modules do not.
-    spec = importlib.util.spec_from_file_location(f"_densenn_{name}_under_test", _PKG / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-S = _load("_summary")
-P = _load("_progbar")
+S = importlib.import_module("densenn._summary")
+P = importlib.import_module("densenn._progbar")
 
 TWO_DENSE = [("dense", "Dense", "(None, 10)", "50"), ("dense_1", "Dense", "(None, 1)", "11")]
 

@@ -585,12 +585,6 @@ def test_save_keras_refuses_what_keras_lacks_and_keeps_the_old_file(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ real Keras
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
-
-
 def _keras_model(keras):
     k = keras.Sequential([
         keras.Input(shape=(N_IN,)), keras.layers.Dense(8, activation="relu"), keras.layers.BatchNormalization(),

@@ -1,14 +1,14 @@
 """One epoch against real Keras 3, from the same initial weights and batch order.
 
-Runs only where `keras` imports (an optional test extra; with PyTorch installed it uses the torch backend).
+Runs where `keras` imports (the test extra brings it, on JAX's CPU backend: tests/conftest.py).
 """
-import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-keras = pytest.importorskip("keras")
+from conftest import import_keras
+
+keras = import_keras()
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 import densenn  # noqa: E402

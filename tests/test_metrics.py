@@ -647,14 +647,6 @@ def _keras_data(kind):
     return rng.normal(size=(N, 3)).astype(np.float32), rng.normal(size=(N, 3)).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def keras():
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    return pytest.importorskip("keras")
-
-
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("case", list(KERAS_CASES))
 def test_matches_keras(keras, case, weighted):

@@ -1,22 +1,12 @@
-"""Checks of the pure-NumPy reference (python/densenn/reference.py) against finite differences
-and hand-written Keras 3 formulas.  Loads the file directly so it never needs the C++ build."""
-import importlib.util
+"""Checks of the pure-NumPy reference (densenn.reference) against finite differences and hand-written Keras 3
+formulas."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+import densenn.reference as ref
 
-def _load_reference():
-    path = Path(__file__).resolve().parents[1] / "python" / "densenn" / "reference.py"
-    spec = importlib.util.spec_from_file_location("densenn_reference_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
 ReferenceModel = ref.ReferenceModel
 EPS = 1e-7
 

@@ -12,7 +12,6 @@ the worst case seen), while asserting that training moved the weights by far mor
 skipped / repeated batch cannot hide below the tolerance.  Epoch losses agree to ~1e-7
 relative (we ask rtol 1e-5), and so do predictions from equal weights.
 """
-import importlib
 import os
 import platform
 import subprocess
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 
 import densenn
+from densenn._core import build_runs_here
 from densenn import Input, Sequential, layers, optimizers
 from densenn.reference import ReferenceModel
 
@@ -503,15 +503,10 @@ on_x86_64 = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd
 
 def _other_build(isa):
     """The build for isa where this CPU runs it and it is not the one loaded here (else the test is skipped)."""
-    loader = importlib.import_module("densenn._core")
     if isa == "x86-64":
         return "baseline"
-    if isa == loader.core.isa or not loader._baseline.cpu_supports(isa):
-        pytest.skip(f"the {isa} build is the one loaded here or cannot run here")
-    try:
-        importlib.import_module(dict(loader._BUILDS)[isa])
-    except ImportError:
-        pytest.skip(f"no {isa} build (DENSENN_BASELINE_ONLY)")
+    if isa == densenn._core.isa or not build_runs_here(isa):
+        pytest.skip(f"the {isa} build is the one loaded here, is not built, or cannot run here")
     return isa
 
 

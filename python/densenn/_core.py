@@ -43,6 +43,20 @@ def _load(wanted=_WANTED):
 core = _load()
 
 
+def build_runs_here(isa):
+    """Whether the package has the build for isa ("baseline", "x86-64-v3", "x86-64-v4") and this CPU runs it.
+    Asks the CPU first: importing a build the CPU cannot run may kill the process (illegal instruction)."""
+    if isa in ("baseline", "x86-64"):
+        return True
+    if isa not in dict(_BUILDS) or not _baseline.cpu_supports(isa):
+        return False
+    try:
+        importlib.import_module(dict(_BUILDS)[isa])
+    except ImportError:  # a non-x86 or DENSENN_BASELINE_ONLY build ships only the baseline module
+        return False
+    return True
+
+
 # Measured in one run on an Ice Lake core (bench/results/benchmark.md, closing note of the performance issue):
 # AVX-512 trains W4 (2048 wide) 1.25x and W1 (100 wide) 1.09x faster than AVX2, W2 (64 wide) the same, and
 # W3 (713-20-10-1, batch 16) 0.84x: its 16-lane vectors are mostly remainder on 20-, 10- and 1-wide layers.

@@ -1,0 +1,94 @@
+"""Shared fixtures and helpers of the test suite, and CI's rule that no test skips for a missing dependency.
+
+With CI=true, a test skipped because a module of the `test` extra does not import, or with a reason that says
+"missing dependency:" (qemu-x86_64, which .ci/run installs), fails instead: the comparisons with real Keras and
+onnxruntime and the emulated CPUs must run where CI runs. `-ra` (pyproject.toml) ends every run with
+the list of what was skipped and why.
+"""
+import importlib.metadata
+import os
+import re
+
+import numpy as np
+import pytest
+
+# Keras 3 runs the comparisons on JAX's CPU backend, the light one the test extra installs.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import densenn  # noqa: E402
+
+
+def _test_extra_modules():
+    """Import names of the test extra's packages (pyproject.toml), as pytest.importorskip reports them."""
+    names = set()
+    for requirement in importlib.metadata.requires("densenn") or ():
+        if re.search(r"extra\s*==\s*['\"]test['\"]", requirement):
+            names.add(re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower().replace("-", "_"))
+    return names | {{"scikit_learn": "sklearn"}.get(n, n) for n in names}
+
+
+def _skipped_for_missing_dependency(report):
+    if not (report.skipped and os.environ.get("CI", "").lower() == "true"):
+        return None
+    reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
+    missing = re.search(r"could not import '([\w.]+)'", reason)
+    if (missing and missing.group(1).split(".")[0].lower() in _test_extra_modules()) or "missing dependency:" in reason:
+        return reason
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    reason = _skipped_for_missing_dependency(report)
+    if reason:
+        report.outcome, report.longrepr = "failed", f"CI=true: skipped for a dependency of the test extra: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    reason = _skipped_for_missing_dependency(report)
+    if reason:
+        report.outcome, report.longrepr = "failed", f"CI=true: skipped for a dependency of the test extra: {reason}"
+
+
+def import_keras():
+    """Real Keras 3 for the comparisons, or a skip: not installed, or its backend cannot run on this CPU (jaxlib
+    needs AVX and raises RuntimeError at import on older CPUs)."""
+    try:
+        return pytest.importorskip("keras")
+    except RuntimeError as e:
+        pytest.skip(f"keras' backend does not run on this CPU: {e}", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def keras():
+    return import_keras()
+
+
+@pytest.fixture
+def float64():
+    """Models built while this fixture is active are float64 (config.set_floatx), restored afterwards."""
+    previous = densenn.config.floatx()
+    densenn.config.set_floatx("float64")
+    yield
+    densenn.config.set_floatx(previous)
+
+
+def finite_difference_gradient(f, x, eps=1e-6):
+    """Central differences of the scalar function f at x (float64, any shape), one coordinate at a time."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    flat, g = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        saved = flat[i]
+        flat[i] = saved + eps
+        up = f(x)
+        flat[i] = saved - eps
+        down = f(x)
+        flat[i] = saved
+        g[i] = (up - down) / (2 * eps)
+    return grad
