@@ -1,5 +1,5 @@
 """Keras interchange: .keras zips and legacy .h5 files (Keras 2 and Keras 3 layouts) written here by hand with
-h5py, read with densenn.keras_io.load_keras and compared with a NumPy forward pass of the weights written;
+h5py, read with densenn.saving.keras_files.load_keras and compared with a NumPy forward pass of the weights written;
 save_keras round trips; and, where `keras` imports, round trips through real Keras in both directions."""
 import io
 import json
@@ -14,7 +14,7 @@ h5py = pytest.importorskip("h5py")
 
 import densenn  # noqa: E402
 from densenn import Input, Sequential, layers  # noqa: E402
-from densenn.keras_io import compile_from_keras_config, load_keras, read_keras_config, save_keras  # noqa: E402
+from densenn.saving.keras_files import compile_from_keras_config, load_keras, read_keras_config, save_keras  # noqa: E402
 
 rng = np.random.default_rng(2024)
 N_IN = 6

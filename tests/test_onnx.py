@@ -8,7 +8,7 @@ import pytest
 
 import densenn
 from densenn import Input, Sequential, layers
-from densenn.onnx_export import export_onnx
+from densenn.saving.onnx import export_onnx
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -241,7 +241,7 @@ def test_paths_and_suffixes(tmp_path):
     with pytest.raises(FileExistsError):
         model.save(tmp_path / "model.dnn", overwrite=False)
     try:
-        from densenn import keras_io  # noqa: F401  (Keras interchange, where this densenn has it)
+        from densenn.saving import keras_files  # noqa: F401  (Keras interchange, where this densenn has it)
     except ImportError:
         with pytest.raises(ValueError, match="Keras"):
             model.save(tmp_path / "model.keras")

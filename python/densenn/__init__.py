@@ -9,7 +9,7 @@
 from . import callbacks, config, datasets, initializers, layers, losses, metrics, optimizers, regularizers, utils
 from ._core import core as _core
 from .layers import Input
-from .models import Sequential
+from .sequential import Sequential
 
 __version__ = "0.1.0"
 __all__ = ["Sequential", "Input", "layers", "losses", "optimizers", "metrics", "callbacks", "initializers",

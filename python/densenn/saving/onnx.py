@@ -20,8 +20,8 @@ import os
 
 import numpy as np
 
-from . import layers as layers_module
-from ._files import atomic_write
+from .. import layers as layers_module
+from .atomic import atomic_write
 
 __all__ = ["export_onnx"]
 
@@ -180,7 +180,7 @@ def export_onnx(model, path, opset=17):
     to 17. Raises ValueError for what ONNX cannot express, ImportError when the onnx package is missing.
     Returns the path."""
     onnx, helper, numpy_helper = _onnx()
-    from .models import Sequential
+    from ..sequential import Sequential
     if not isinstance(model, Sequential):
         raise ValueError(f"export_onnx: expected a densenn Sequential model, got {type(model).__name__}")
     if not model.built:
@@ -198,7 +198,7 @@ def export_onnx(model, path, opset=17):
         [helper.make_tensor_value_info("output", float32, ["batch", *out_shape])],
         initializer=g.initializers,
     )
-    from . import __version__
+    from .. import __version__
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                                    producer_name="densenn", producer_version=__version__,
                                    ir_version=7 if opset <= 14 else 8)  # the IR versions of those opsets

@@ -27,13 +27,12 @@ import zipfile
 
 import numpy as np
 
-from . import layers as layers_module
-from . import losses as losses_module
-from . import metrics as metrics_module
-from . import optimizers as optimizers_module
-from ._core import core
-from ._files import atomic_write
-from .models import Sequential
+from .. import layers as layers_module
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import optimizers as optimizers_module
+from .._core import core
+from .atomic import atomic_write
 
 __all__ = ["load_keras", "save_keras", "compile_from_keras_config", "read_keras_config"]
 
@@ -227,7 +226,7 @@ def _layer_from_keras(entry, where_index, keras2):
 
 
 def _floatx():
-    from . import config as config_module
+    from .. import config as config_module
     return config_module.floatx()
 
 
@@ -289,6 +288,7 @@ def model_from_keras_config(model_config, keras2=False):
     if batch_shape is None:
         raise ValueError("The Keras model config gives no input shape (the model was saved unbuilt): densenn "
                          "needs it to place the weights.")
+    from ..sequential import Sequential  # the saving package imports the model only where it makes one
     model = Sequential(name=name if isinstance(name, str) and name else None)
     if any(d is None for d in batch_shape[1:]):
         raise ValueError(f"Keras input shape {tuple(batch_shape)}: densenn needs fixed feature sizes.")
@@ -667,6 +667,7 @@ def save_keras(model, path):
     """Writes ``model`` as a Keras 3 ``.keras`` file (a stored zip of metadata.json, config.json and
     model.weights.h5) that ``keras.models.load_model`` reads. The file is written atomically (a temporary file in
     the same directory, then a rename). Raises ValueError for what Keras lacks (Maxout, binary_step)."""
+    from ..sequential import Sequential
     if not isinstance(model, Sequential):
         raise ValueError(f"save_keras: expected a densenn Sequential model, got {type(model).__name__}")
     if not model.built:

@@ -1,4 +1,5 @@
-"""Saving and loading models in densenn's native format (``.dnn``).
+"""Saving and loading models in densenn's native format (``.dnn``), and the choice of format by the path's
+suffix (``.keras``/``.h5`` go to keras_files.py).
 
 One binary file holds the architecture (the C++ core's layer table, which a C or C++ program reads without
 Python, and Keras' JSON description for Python), the weights, and optionally the compile configuration and
@@ -17,11 +18,12 @@ import os
 
 import numpy as np
 
-from . import config as config_module
-from . import losses as losses_module
-from . import metrics as metrics_module
-from . import optimizers as optimizers_module
-from ._core import core
+from .. import config as config_module
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import optimizers as optimizers_module
+from .._core import core
+from . import keras_files
 
 __all__ = ["ModelFileError", "save_model", "load_model", "save_weights", "load_weights", "NATIVE_SUFFIX"]
 
@@ -47,15 +49,6 @@ def _path(path, what):
 
 def _is_keras_path(path):
     return path.endswith((".keras", ".h5", ".hdf5"))
-
-
-def _keras_io():
-    """The Keras interchange module, when this densenn has it."""
-    try:
-        from . import keras_io
-    except ImportError:
-        return None
-    return keras_io
 
 
 def _no_keras(path, what):
@@ -162,12 +155,11 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, **faults
         raise ValueError(f"save: densenn writes Keras files in the '.keras' format (which Keras 3 reads), not the "
                          f"legacy HDF5 format; use a path ending in '.keras' (or '.dnn'), got {path!r}.")
     if _is_keras_path(path):
-        keras_io = _keras_io()
-        if keras_io is None or faults:
+        if faults:
             raise _no_keras(path, "save")
         if not overwrite and os.path.exists(path):
             raise FileExistsError(f"save: {path!r} exists and overwrite=False.")
-        return keras_io.save_keras(model, path)
+        return keras_files.save_keras(model, path)
     _require_native(path, "save")
     _require_built(model, "save")
     if not overwrite and os.path.exists(path):
@@ -195,15 +187,12 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
     configuration and the optimizer's state (so that ``fit`` continues exactly where it stopped)."""
     path = _path(filepath, "load_model")
     if _is_keras_path(path):
-        keras_io = _keras_io()
-        if keras_io is None:
-            raise _no_keras(path, "load_model")
-        return keras_io.load_keras(path, compile=compile)
+        return keras_files.load_keras(path, compile=compile)
     data, meta = _read(path, "load_model")
     if data["kind"] != "model" or meta.get("kind") != "model":
         raise ValueError(f"load_model: '{path}' holds weights only (written by save_weights); build the model and "
                          "call model.load_weights on it.")
-    from .models import Sequential
+    from ..sequential import Sequential
     model_entry = meta.get("model")
     if not isinstance(model_entry, dict) or model_entry.get("class_name") != "Sequential":
         raise ModelFileError(f"'{path}': the file does not describe a Sequential model.")
@@ -338,5 +327,5 @@ def load_weights(model, filepath):
 
 
 def _version():
-    from . import __version__
+    from .. import __version__
     return __version__

@@ -1,0 +1,342 @@
+"""The Sequential model, as in ``keras.Sequential``: a stack of layers bound to a C++ core that holds their
+weights (the layer stack, weights, summary and config here; training in trainer.py)."""
+import json
+import math
+
+import numpy as np
+
+from . import config, data_adapter, saving, utils
+from ._core import module_for
+from ._summary import default_line_length, format_count, format_shape, format_summary
+from .layers import InputLayer, Layer, deserialize, sample_shape, serialize, unique_name
+from .trainer import Trainer
+
+# The most features per sample and weights a model may have: beyond any machine's memory, and far below where
+# the C++ core's 64-bit size arithmetic could overflow.
+_MAX_SIZE = 2**40
+
+
+def _check_model_size(input_shape, layers, specs):
+    """Refuses, before the C++ core allocates anything, a model too large to exist."""
+    width = math.prod(input_shape)
+    if width > _MAX_SIZE:
+        raise ValueError(f"input shape {(None, *input_shape)}: {width} features per sample is more than densenn's "
+                         f"limit of 2**40")
+    total = 0
+    for layer, spec in zip(layers, specs):
+        out = spec.get("units") or width
+        columns = spec.get("units", 0) * int(spec.get("options", {}).get("pieces", 1))  # Dense, Maxout
+        total += (width + 1) * columns + 4 * width  # an upper bound on the layer's weights and statistics
+        if total > _MAX_SIZE:
+            raise ValueError(f"{type(layer).__name__} {layer.name!r}: {width} inputs and {out} outputs make the "
+                             f"model larger than densenn's limit of 2**40 weights")
+        width = out
+
+
+class Sequential(Trainer):
+    """``Sequential([Input(shape=(784,)), Dense(100, activation='sigmoid'), Dense(10, activation='softmax')])``."""
+
+    _defer_build = False  # from_config adds every layer, then builds once
+
+    def __init__(self, layers=None, trainable=True, name=None):
+        super().__init__()
+        self.name = name or unique_name("sequential")
+        self.trainable = trainable
+        self._layers = []
+        self._input_shape = None  # per-sample shape, e.g. (784,) or (28, 28), once known
+        self._core = None
+        self._core_layers = []  # the layers the current core was built for
+        if layers is not None and not isinstance(layers, (list, tuple)):
+            raise ValueError(f"Sequential: expected a list of layers, got {layers!r}")
+        for layer in layers or []:
+            self.add(layer)
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def built(self):
+        return self._core is not None
+
+    @property
+    def input_shape(self):
+        return None if self._input_shape is None else (None, *self._input_shape)
+
+    @property
+    def output_shape(self):
+        shapes = self._layer_output_shapes()
+        return None if shapes is None else (None, *(shapes[-1] if shapes else self._input_shape))
+
+    def add(self, layer):
+        """Appends a layer (or sets the input with an ``Input``/``InputLayer``)."""
+        if isinstance(layer, InputLayer):
+            if self._layers:
+                raise ValueError("Sequential.add: an InputLayer can only be the first layer of the model.")
+            self._input_shape = layer.shape
+            if not self._defer_build:
+                self._build()
+            return
+        if not isinstance(layer, Layer):
+            raise ValueError(f"Sequential.add: expected a densenn layer, got {layer!r}")
+        if layer._model is not None and layer._model is not self:
+            raise ValueError(f"Sequential.add: layer {layer.name!r} already belongs to another model.")
+        if layer._model is self:
+            raise ValueError(f"Sequential.add: layer {layer.name!r} is already in this model.")
+        if not self._defer_build and any(existing.name == layer.name for existing in self._layers):
+            raise ValueError(f"Sequential.add: all layers must have unique names; {layer.name!r} is taken.")
+        previous_shape = self._input_shape
+        first_shape = getattr(layer, "_input_shape", None)
+        if first_shape is not None and not self._layers and self._input_shape is None:
+            self._input_shape = first_shape
+        self._layers.append(layer)
+        layer._model = self
+        if self._input_shape is not None and not self._defer_build:
+            try:
+                self._build()
+            except ValueError:  # the layer does not fit: the model stays as it was
+                self._layers.pop()
+                layer._model = None
+                self._input_shape = previous_shape
+                raise
+
+    def pop(self):
+        if not self._layers:
+            raise ValueError("Sequential.pop: there are no layers to remove.")
+        layer = self._layers.pop()
+        layer._model = None
+        if self._input_shape is not None:
+            self._build()
+        return layer
+
+    def build(self, input_shape=None):
+        """Builds the model for inputs of shape (None, *sample_shape)."""
+        if input_shape is not None:
+            if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
+                raise ValueError(f"build: expected input_shape=(None, features), got {input_shape!r}")
+            self._build_for(sample_shape(tuple(input_shape)[1:], "build input_shape"))
+        elif self._input_shape is None:
+            raise ValueError("build: the model has no input shape; pass input_shape=(None, features).")
+        else:
+            self._build()
+
+    def _build_for(self, input_shape):
+        """Builds for this per-sample input shape, or leaves the model as it was when the layers refuse it."""
+        previous = self._input_shape
+        self._input_shape = input_shape
+        try:
+            self._build()
+        except ValueError:
+            self._input_shape = previous
+            raise
+
+    def _layer_output_shapes(self):
+        """Each layer's per-sample output shape (None until the input shape is known)."""
+        if self._input_shape is None:
+            return None
+        shapes, shape = [], self._input_shape
+        for layer in self._layers:
+            shape = layer._output_shape(shape)
+            shapes.append(shape)
+        return shapes
+
+    def _build(self):
+        """(Re)creates the C++ model for the current layers, keeping the weights of layers it already had."""
+        kept = {}
+        if self._core is not None:  # the slices computed once: per layer, rebuilding a deep model was cubic
+            kept = {id(layer): self._read_weights(slices)
+                    for layer, slices in zip(self._core_layers, self._weight_slices())}
+        specs, shape = [], self._input_shape
+        for layer in self._layers:
+            specs.append(layer._core_config(shape))
+            shape = layer._output_shape(shape)
+        _check_model_size(self._input_shape, self._layers, specs)
+        module = module_for(max((spec.get("units", 0) for spec in specs), default=0))
+        model_class = module.SequentialF64 if config.floatx() == "float64" else module.SequentialF32
+        self._core = model_class(int(np.prod(self._input_shape)), specs, utils.next_seed())
+        self._core_layers = list(self._layers)
+        self._dtype = np.float64 if config.floatx() == "float64" else np.float32
+        for layer, slices in zip(self._layers, self._weight_slices()):
+            if kept.get(id(layer)):
+                try:
+                    self._write_weights(slices, kept[id(layer)], f"Layer {layer.name!r}")
+                except ValueError:  # its input width changed: it keeps the fresh weights
+                    pass
+        if self._compile_args is not None:
+            self._compile_core()
+
+    def _ensure_built(self, x):
+        if self._core is None:
+            if not self._layers:
+                raise ValueError("The model has no layers: add layers before training or predicting.")
+            self._build_for(tuple(x.shape[1:]))
+
+    # ------------------------------------------------------------------ weights
+    def _weight_slices(self):
+        """For each layer, its weights as (buffer, offset, shape): the trainable ones in the core's
+        parameter buffer, then the non-trainable ones (moving statistics) in its state buffer."""
+        offsets, slices = {"params": 0, "state": 0}, []
+        for trainable, state in zip(self._core.weight_shapes(), self._core.state_shapes()):
+            layer = []
+            for buffer, shapes in (("params", trainable), ("state", state)):
+                for shape in shapes:
+                    layer.append((buffer, offsets[buffer], tuple(shape)))
+                    offsets[buffer] += int(np.prod(shape))
+            slices.append(layer)
+        return slices
+
+    def _read_weights(self, slices):
+        """Copies, taken together under the core's lock: never half of one training step and half of another."""
+        copies = self._core.read([(b, o, int(np.prod(s))) for b, o, s in slices])
+        return [c.reshape(s) for c, (_, _, s) in zip(copies, slices)]
+
+    def _write_weights(self, slices, weights, owner):
+        arrays = self._checked_weights(weights, [s for _, _, s in slices], owner)  # all checked before any write
+        # Written together under the core's lock: a fit in another thread waits, then goes on from them.
+        self._core.write([(b, o, a.ravel()) for (b, o, _), a in zip(slices, arrays)])
+
+    def _layer_weights(self, layer):
+        return self._read_weights(self._weight_slices()[self._layers.index(layer)])
+
+    def _set_layer_weights(self, layer, weights):
+        self._write_weights(self._weight_slices()[self._layers.index(layer)], weights, f"Layer {layer.name!r}")
+
+    def _checked_weights(self, weights, shapes, owner):
+        """Validates a list of weight arrays against the expected shapes before anything is written."""
+        if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
+            raise ValueError(f"{owner}: set_weights expects a list of arrays, got {type(weights).__name__}")
+        if len(weights) != len(shapes):
+            raise ValueError(f"{owner}: expected {len(shapes)} weight arrays, got {len(weights)}.")
+        arrays = []
+        for i, (w, shape) in enumerate(zip(weights, shapes)):
+            w = data_adapter.numeric_array(w, f"{owner} weight {i}")
+            if w.shape != shape:
+                raise ValueError(f"{owner}: weight {i} has shape {w.shape}, expected shape {shape}.")
+            arrays.append(data_adapter.converted(w, self._dtype, f"{owner}: weight {i}"))
+        return arrays
+
+    def get_weights(self):
+        """All weights, layer by layer (Dense: kernel (in, units), then bias (units,))."""
+        if self._core is None:
+            return []
+        return self._read_weights([s for layer in self._weight_slices() for s in layer])
+
+    def _weights_by_layer(self):
+        """Each layer's weights, all read under one lock (one consistent set while another thread trains)."""
+        slices = self._weight_slices()
+        flat = iter(self._read_weights([s for layer in slices for s in layer]))
+        return [[next(flat) for _ in layer] for layer in slices]
+
+    def set_weights(self, weights):
+        if self._core is None:
+            raise ValueError("set_weights: the model is not built yet (give it an input shape first).")
+        self._write_weights([s for layer in self._weight_slices() for s in layer], weights, "Sequential")
+
+    def count_params(self):
+        """All weights, trainable or not (as Keras counts them)."""
+        if self._core is None:
+            raise ValueError("count_params: the model is not built yet (give it an input shape first).")
+        return int(self._core.params.size + self._core.state.size)
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, line_length=None, print_fn=None):
+        """Prints the model's layers, output shapes and parameter counts exactly as Keras 3 does."""
+        if line_length is not None:
+            data_adapter.positive_int(line_length, "line_length")
+        if print_fn is not None and not callable(print_fn):
+            raise ValueError(f"print_fn: expected a function such as print, got {print_fn!r}")
+        shapes = self._layer_output_shapes()
+        counts = None
+        if self._core is not None:
+            counts = [sum(int(np.prod(s)) for s in trainable + state)
+                      for trainable, state in zip(self._core.weight_shapes(), self._core.state_shapes())]
+        rows = []
+        for i, layer in enumerate(self._layers):
+            shape = (None, *shapes[i]) if shapes is not None else None
+            params = format_count(counts[i]) if counts is not None else "0 (unbuilt)"
+            rows.append((layer.name, type(layer).__name__, format_shape(shape), params))
+        trainable = int(self._core.params.size) if self._core is not None else 0
+        non_trainable = int(self._core.state.size) if self._core is not None else 0
+        optimizer_params = None
+        if self._core is not None and self.compiled and self._optimizer_built:
+            # Keras counts the optimizer's variables: its state, iterations, and learning_rate unless a schedule
+            # gives it.
+            scheduled = callable(self.optimizer._learning_rate)
+            optimizer_params = int(self._core.optimizer_state.size) + (1 if scheduled else 2)
+        text = format_summary(
+            self.name, rows, trainable + non_trainable + (optimizer_params or 0), trainable, non_trainable,
+            optimizer_params=optimizer_params, line_length=line_length or default_line_length(),
+        )
+        (print_fn or print)(text)
+
+    def get_config(self):
+        """The architecture as Keras 3 describes a Sequential model (an InputLayer first when the input
+        shape is known)."""
+        layers = [serialize(layer) for layer in self._layers]
+        if self._input_shape is not None:
+            layers.insert(0, serialize(InputLayer(batch_shape=(None, *self._input_shape), name="input_layer")))
+        config = {"name": self.name, "trainable": self.trainable, "layers": layers}
+        if self._input_shape is not None:
+            config["build_input_shape"] = [None, *self._input_shape]
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """A new (untrained) model with the architecture `config` describes."""
+        model = cls._unbuilt_from_config(config)
+        if model._input_shape is not None:
+            model._build()
+        return model
+
+    @classmethod
+    def _unbuilt_from_config(cls, config):
+        """from_config's model with its layers and input shape, its core not built yet (so that it is built
+        once, not after each layer, and so that loading can check what it describes before allocating)."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("Sequential.from_config: expected a dict with a 'layers' list")
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        model._defer_build = True
+        for layer_config in config["layers"]:
+            model.add(deserialize(layer_config))
+        del model._defer_build
+        names = [layer.name for layer in model._layers]  # add's check of each name, once for all (linear time)
+        if len(set(names)) != len(names):
+            taken = next(name for name in names if names.count(name) > 1)
+            raise ValueError(f"Sequential.add: all layers must have unique names; {taken!r} is taken.")
+        if model._input_shape is None and config.get("build_input_shape"):
+            model._input_shape = sample_shape(tuple(config["build_input_shape"])[1:], "build input_shape")
+        return model
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON, in Keras' layout (``models.model_from_json`` reads it back)."""
+        return json.dumps({"module": "keras", "class_name": "Sequential", "config": self.get_config(),
+                           "registered_name": None}, **kwargs)
+
+    # ------------------------------------------------------------------ saving (the saving package)
+    def export(self, filepath, format=None, opset=17, **kwargs):
+        """Writes the model for other runtimes: ``export('m.onnx', format='onnx')`` (ONNX opset 13-17, batch
+        dimension symbolic; needs the `onnx` package). Keras' other formats (TF SavedModel, ...) do not apply."""
+        if kwargs:
+            raise TypeError(f"export: unsupported arguments {sorted(kwargs)}")
+        if format is None and str(filepath).endswith(".onnx"):
+            format = "onnx"
+        if format != "onnx":
+            raise ValueError(f"export: densenn exports format='onnx' only, got format={format!r}")
+        saving.export_onnx(self, filepath, opset=opset)
+
+    def save(self, filepath, overwrite=True, include_optimizer=True):
+        """Saves architecture, weights and (include_optimizer) the compile configuration and optimizer state
+        to a '.dnn' file (densenn's native format, readable from C/C++); atomic."""
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Saves the weights (and moving statistics) to a '.dnn' file."""
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Loads weights saved by save_weights (or save) into this model; shapes must match."""
+        saving.load_weights(self, filepath)
+
+    def __repr__(self):
+        return f"<Sequential name={self.name}, built={self.built}>"

@@ -1,0 +1,341 @@
+"""compile, fit, evaluate and predict: the training loop's Python side, as Keras' Trainer. Each pass (an
+epoch, an evaluation) runs in the C++ core with the GIL released; Python sees it between slices of about
+0.1 s, or after every batch when a callback asks for batch hooks."""
+import functools
+import threading
+
+import numpy as np
+
+from . import config, data_adapter, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module
+from .callbacks import Callback, CallbackList, History, ProgbarLogger
+
+# How long the C++ loop runs between returns to Python: long enough that
+# Python's share is negligible, short enough for a live bar. (Ctrl-C does not
+# wait for the slice: the C++ loop polls Python's signal handlers itself.)
+_SLICE_SECONDS = 0.1
+
+
+def _one_thread_at_a_time(method):
+    """fit, evaluate, train_on_batch and test_on_batch share the model's training workspace and move its
+    weights: a second one from another thread while one runs is a RuntimeError. The same thread may nest them
+    (an evaluate() in a callback). predict and get_weights may run in any thread at any time (docs/reliability.md)."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        if not self._training_lock.acquire(blocking=False):
+            raise RuntimeError(f"{method.__name__}: this model is already training or evaluating in another "
+                               "thread; fit, evaluate, train_on_batch and test_on_batch run on a model one thread at "
+                               "a time (predict may run from any thread).")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._training_lock.release()
+    return guarded
+
+
+class Trainer:
+    """The training half of a model: the model class supplies the layer stack and its C++ core (`_core`,
+    `_build_for`, `output_shape`, `_dtype`)."""
+
+    def __init__(self):
+        self._compile_args = None  # (optimizer, loss, metrics) as resolved by compile()
+        self._optimizer_built = False  # Keras builds the optimizer's variables on the first training step
+        self.optimizer = None
+        self.loss = None
+        self.stop_training = False
+        self.history = None
+        self._training_lock = threading.RLock()  # see _one_thread_at_a_time
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, **kwargs):
+        """Configures training: ``compile(optimizer='sgd', loss='categorical_crossentropy', metrics=['accuracy'])``."""
+        if kwargs:
+            raise TypeError(f"compile: unsupported arguments {sorted(kwargs)}")
+        if loss is None:
+            raise ValueError("compile: pass a loss, e.g. loss='mse'.")
+        optimizer = optimizers_module.get(optimizer)
+        loss = losses_module.get(loss)
+        loss.core_config()  # rejects now what the core cannot train (e.g. reduction='sum')
+        metrics = metrics_module.compile_metrics(metrics, weighted_metrics)  # named as Keras logs them
+        previous = self._compile_args
+        self._compile_args = (optimizer, loss, metrics)
+        if self._core is not None:
+            try:
+                self._compile_core()
+            except ValueError:
+                self._compile_args = previous
+                raise
+        self.optimizer, self.loss = optimizer, loss
+        self.stop_training = False
+
+    def _compile_core(self):
+        optimizer, loss, metrics = self._compile_args
+        if len(self.output_shape) != 2:
+            raise ValueError(f"compile: densenn trains models whose output is (batch, outputs), this one's is "
+                             f"{self.output_shape}: add a Flatten layer.")
+        out = self._core.output_dim
+        self._core.compile(loss.core_config(), optimizer.core_config(),
+                           [m.core_config(out, loss.core_name) for m in metrics])
+        optimizer._attach(self._core)
+        self._optimizer_built = False
+
+    @property
+    def compiled(self):
+        return self._compile_args is not None
+
+    @property
+    def metrics_names(self):
+        if not self.compiled:
+            return []
+        return ["loss"] + [m.name for m in self._compile_args[2]]
+
+    def _require_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(f"You must call compile() before {what}.")
+
+    def _prepare_x(self, x, argument="x", need_rows=False):
+        dtype = self._dtype if self.built else config.floatx()
+        return data_adapter.prepare_x(x, self._input_shape, dtype, argument, need_rows)
+
+    def _prepare_data(self, x, y, sample_weight, prefix="", class_weight=None):
+        """Validated (x, y, sample_weight) for fit/evaluate; builds the model only once x and y agree on rows.
+        A class_weight dict becomes per-sample weights (labels argmaxed when one-hot), as in Keras."""
+        x = self._prepare_x(x, prefix + "x", need_rows=True)
+        if y is None:
+            raise ValueError(f"{prefix}y: targets are required for training and evaluation.")
+        y = data_adapter.numeric_array(y, prefix + "y")
+        if y.ndim == 0 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"{prefix}y: expected {x.shape[0]} rows (one per sample of {prefix}x), "
+                             f"got shape {y.shape}")
+        self._ensure_built(x)
+        y = data_adapter.prepare_y(y, self._core.output_dim, self._compile_args[1].core_name, self._dtype,
+                                   prefix + "y")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+            sample_weight = data_adapter.class_sample_weights(y, class_weight, self._core.output_dim, prefix + "y")
+        w = data_adapter.prepare_sample_weight(sample_weight, x.shape[0], self._dtype, prefix + "sample_weight")
+        return data_adapter.flat(x), y, w
+
+    def _logs(self, data_pass, prefix=""):
+        logs = {prefix + "loss": float(data_pass.loss)}
+        for metric, value in zip(self._compile_args[2], data_pass.metrics):
+            logs[prefix + metric.name] = float(value)
+        return dict(sorted(logs.items()))  # Keras orders the logs by name
+
+    def _run_pass(self, data_pass, progress, callbacks, mode):
+        """Runs a pass to its end, returning to Python between C++ slices
+        (or after every batch when a callback asks for batch hooks)."""
+        per_batch = callbacks.wants_batches(mode)
+        begin, end = f"on_{mode}_batch_begin", f"on_{mode}_batch_end"
+        progress.start(data_pass.steps)
+        while not data_pass.done:
+            if per_batch:
+                step = data_pass.steps_done
+                getattr(callbacks, begin)(step, {})
+                data_pass.run(1)
+                getattr(callbacks, end)(step, self._logs(data_pass))
+            else:
+                data_pass.run(data_pass.steps, _SLICE_SECONDS)
+            progress.update(data_pass.steps_done, self._logs(data_pass), finalize=data_pass.done)
+            if per_batch and self.stop_training and mode == "train":
+                break
+        return self._logs(data_pass)
+
+    @_one_thread_at_a_time
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            validation_batch_size=None, validation_freq=1):
+        """Trains the model; returns a History whose ``history`` maps 'loss', metrics and 'val_*' to lists."""
+        self._require_compiled("fit()")
+        batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
+        validation_batch_size = batch_size if validation_batch_size is None \
+            else data_adapter.positive_int(validation_batch_size, "validation_batch_size")
+        epochs = data_adapter.positive_int(epochs, "epochs", allow_zero=True)
+        initial_epoch = data_adapter.positive_int(initial_epoch, "initial_epoch", allow_zero=True)
+        verbose = data_adapter.verbose_level(verbose)
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
+                or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
+        validates = data_adapter.validation_schedule(validation_freq)
+        callbacks = self._callback_list(callbacks)
+        x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data: expected (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+            val = self._prepare_data(validation_data[0], validation_data[1],
+                                     validation_data[2] if len(validation_data) == 3 else None, "validation_data ")
+        elif validation_split > 0:
+            # Keras takes the last fraction of the data, before any shuffling.
+            split = int(x.shape[0] * (1 - validation_split))
+            if split == 0 or split == x.shape[0]:
+                raise ValueError(
+                    f"validation_split={validation_split} leaves no training or no validation samples "
+                    f"out of {x.shape[0]}"
+                )
+            val = (x[split:], y[split:], None if w is None else w[split:])
+            x, y, w = x[:split], y[:split], None if w is None else w[:split]
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
+
+        batch_size = min(batch_size, x.shape[0])  # also keeps huge values within C++'s range
+        history = History()
+        steps = -(-x.shape[0] // batch_size)
+        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+        cbs = CallbackList([*callbacks, history], self, params)  # History last, as Keras: it sees what others add
+        progress = ProgbarLogger(verbose, epochs)
+        self.stop_training = False
+        cbs.on_train_begin({})
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch, {})
+            progress.epoch_begin(epoch)
+            data_pass = self._core.data_pass(x, y, w, batch_size, training=True, shuffle=bool(shuffle),
+                                             learning_rates=self.optimizer._learning_rates(steps))
+            # The bar's final update waits for validation, so it shows val_* too (as Keras does).
+            bar = _DeferredFinal(progress)
+            logs = self._run_pass(data_pass, bar, cbs, "train")
+            self._optimizer_built = True
+            if val is not None and validates(epoch):  # as Keras' fit, an evaluate() with the test hooks
+                vpass = self._core.data_pass(*val, min(validation_batch_size, len(val[0])), training=False,
+                                             shuffle=False)
+                cbs.on_test_begin({})
+                val_logs = self._run_pass(vpass, _Silent(), cbs, "test")
+                cbs.on_test_end(val_logs)
+                logs = dict(sorted({**logs, **{"val_" + k: v for k, v in val_logs.items()}}.items()))
+            cbs.on_epoch_end(epoch, logs)  # may add to logs (learning_rate), shown by the bar as in Keras
+            bar.finish(data_pass.steps, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        self.history = history
+        return history
+
+    @_one_thread_at_a_time
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
+                 return_dict=False):
+        """The loss (and metrics) on (x, y): a float, or [loss, *metrics], or a dict with return_dict=True."""
+        self._require_compiled("evaluate()")
+        batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
+        verbose = data_adapter.verbose_level(verbose)
+        callbacks = self._callback_list(callbacks)
+        x, y, w = self._prepare_data(x, y, sample_weight)
+        batch_size = min(batch_size, x.shape[0])
+        cbs = CallbackList(callbacks, self, {"verbose": verbose, "steps": -(-x.shape[0] // batch_size)})
+        cbs.on_test_begin({})
+        data_pass = self._core.data_pass(x, y, w, batch_size, training=False, shuffle=False)
+        logs = self._run_pass(data_pass, ProgbarLogger(verbose), cbs, "test")
+        cbs.on_test_end(logs)
+        return self._result(logs, return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
+        """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs)."""
+        batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
+        verbose = data_adapter.verbose_level(verbose)
+        if not verbose and callbacks is None:
+            out = self._predict_ready(x, batch_size)
+            if out is not None:
+                return out
+        x = self._prepare_x(x)
+        self._ensure_built(x)
+        x = data_adapter.flat(x)
+        batch_size = min(batch_size, max(1, x.shape[0]))
+        steps = -(-x.shape[0] // batch_size)
+        cbs = CallbackList(self._callback_list(callbacks), self, {"verbose": verbose, "steps": steps})
+        cbs.on_predict_begin({})
+        if cbs.wants_batches("predict"):  # batch by batch, so the hooks see each batch's outputs
+            parts = []
+            for step in range(steps):
+                cbs.on_predict_batch_begin(step, {})
+                parts.append(self._core.predict(x[step * batch_size:(step + 1) * batch_size]))
+                cbs.on_predict_batch_end(step, {"outputs": parts[-1]})
+            out = np.concatenate(parts) if parts else self._core.predict(x)
+        else:
+            out = self._core.predict(x)
+        cbs.on_predict_end({})
+        out = out.reshape(len(out), *self.output_shape[1:])
+        if verbose:
+            progress = ProgbarLogger(verbose)
+            progress.start(max(1, steps))
+            progress.update(max(1, steps), {}, finalize=True)
+        return out
+
+    @_one_thread_at_a_time
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on (x, y) as a single batch; returns that batch's loss (and metrics).
+        (Keras 3 keeps accumulating metrics across calls until reset_metrics(); densenn reports the batch.)"""
+        return self._one_batch(x, y, sample_weight, class_weight, return_dict, training=True)
+
+    @_one_thread_at_a_time
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """The loss (and metrics) of (x, y) as a single batch, without training."""
+        return self._one_batch(x, y, sample_weight, None, return_dict, training=False)
+
+    def _one_batch(self, x, y, sample_weight, class_weight, return_dict, training):
+        self._require_compiled("train_on_batch()" if training else "test_on_batch()")
+        x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
+        rates = self.optimizer._learning_rates(1) if training else []  # a schedule's value at this step
+        data_pass = self._core.data_pass(x, y, w, x.shape[0], training=training, shuffle=False,
+                                         learning_rates=rates)
+        data_pass.run(1)
+        self._optimizer_built = self._optimizer_built or training
+        return self._result(self._logs(data_pass), return_dict)
+
+    def _result(self, logs, return_dict):
+        """evaluate()'s return value: the logs, or the loss alone, or [loss, *metrics] in compile order."""
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m.name] for m in self._compile_args[2]]
+        return values[0] if len(values) == 1 else values
+
+    def __call__(self, x, training=False):
+        """``model(x)``: the outputs for one batch, as a NumPy array (inference mode)."""
+        return self.predict_on_batch(x)
+
+    def predict_on_batch(self, x):
+        out = self._predict_ready(x, data_adapter.LEAN_PREDICT_ROWS)
+        if out is not None:
+            return out
+        x = self._prepare_x(x)
+        self._ensure_built(x)
+        x = data_adapter.flat(x)
+        return self._core.predict(x).reshape(len(x), *self.output_shape[1:])
+
+    def _predict_ready(self, x, max_rows):
+        """The outputs for one batch of at most max_rows rows that needs no conversion or reshaping, straight from
+        the core (a few microseconds); None for anything else, which the full path converts and validates."""
+        if self._core is None or len(self._input_shape) != 1:
+            return None
+        return self._core.predict_ready(x, min(max_rows, data_adapter.LEAN_PREDICT_ROWS))
+
+    @staticmethod
+    def _callback_list(callbacks):
+        if callbacks is None:
+            return []
+        if isinstance(callbacks, Callback):
+            return [callbacks]
+        if isinstance(callbacks, (list, tuple)):
+            return list(callbacks)
+        raise ValueError(f"callbacks: expected a list of Callback objects, got {callbacks!r}")
+
+
+
+class _Silent:
+    def start(self, steps): pass
+    def update(self, step, logs, finalize=False): pass
+
+
+class _DeferredFinal:
+    """Forwards live updates but holds the epoch's final line until validation is done."""
+
+    def __init__(self, progress):
+        self._progress = progress
+
+    def start(self, steps):
+        self._progress.start(steps)
+
+    def update(self, step, logs, finalize=False):
+        if not finalize:
+            self._progress.update(step, logs)
+
+    def finish(self, steps, logs):
+        self._progress.update(steps, logs, finalize=True)
