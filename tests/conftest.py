@@ -5,6 +5,7 @@ With CI=true, a test skipped because a module of the `test` extra does not impor
 onnxruntime and the emulated CPUs must run where CI runs. `-ra` (pyproject.toml) ends every run with
 the list of what was skipped and why.
 """
+import contextlib
 import importlib.metadata
 import os
 import re
@@ -69,26 +70,44 @@ def keras():
     return import_keras()
 
 
+@contextlib.contextmanager
+def using_floatx(name):
+    """Models built inside the block use dtype `name`; the previous floatx comes back afterwards."""
+    previous = densenn.config.floatx()
+    densenn.config.set_floatx(name)
+    try:
+        yield
+    finally:
+        densenn.config.set_floatx(previous)
+
+
 @pytest.fixture
 def float64():
-    """Models built while this fixture is active are float64 (config.set_floatx), restored afterwards."""
-    previous = densenn.config.floatx()
-    densenn.config.set_floatx("float64")
-    yield
-    densenn.config.set_floatx(previous)
+    """Models built inside the test run in float64 in C++, from repeatable initial weights."""
+    with using_floatx("float64"):
+        densenn.utils.set_random_seed(1234)
+        yield
 
 
-def finite_difference_gradient(f, x, eps=1e-6):
-    """Central differences of the scalar function f at x (float64, any shape), one coordinate at a time."""
-    x = np.array(x, dtype=np.float64)
-    grad = np.zeros_like(x)
-    flat, g = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        saved = flat[i]
-        flat[i] = saved + eps
-        up = f(x)
-        flat[i] = saved - eps
-        down = f(x)
-        flat[i] = saved
-        g[i] = (up - down) / (2 * eps)
-    return grad
+def central_differences(loss, arrays, h=1e-5):
+    """d loss() / d a for every element of each array in `arrays`, by central differences: each element is moved
+    by +-h in place (a live view of a model's parameters works) and put back."""
+    grads = []
+    for a in arrays:
+        g = np.empty(a.shape)
+        for idx in np.ndindex(a.shape):
+            old = a[idx]
+            a[idx] = old + h
+            up = loss()
+            a[idx] = old - h
+            down = loss()
+            a[idx] = old
+            g[idx] = (up - down) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+def core_finite_differences(core, x, y, sample_weight=None, h=1e-5):
+    """Central differences of the core's training-mode batch loss w.r.t. every trainable parameter (the order of
+    its flat gradient)."""
+    return central_differences(lambda: core.compute_gradients(x, y, sample_weight)[0], [core.params], h)[0]

@@ -27,10 +27,10 @@ import math
 import numpy as np
 import pytest
 
-import densenn
 from densenn import Input, Sequential, layers
 from densenn import reference as ref
 from densenn._core import core
+from conftest import core_finite_differences
 
 SELU_ALPHA, SELU_SCALE = 1.67326324, 1.05070098  # keras.activations.selu
 
@@ -99,17 +99,6 @@ def relu_layer(x, negative_slope=0.0, max_value=math.inf, threshold=0.0):
     At x == threshold Keras computes `x > threshold`, i.e. the lower branch."""
     x = np.asarray(x, dtype=np.float64)
     return np.where(x >= max_value, max_value, np.where(x > threshold, x, negative_slope * (x - threshold)))
-
-
-@pytest.fixture
-def float64():
-    previous = densenn.config.floatx()
-    densenn.config.set_floatx("float64")
-    densenn.utils.set_random_seed(1234)
-    try:
-        yield
-    finally:
-        densenn.config.set_floatx(previous)
 
 
 def grid(k):
@@ -261,17 +250,7 @@ def draw_problem(kinks, seed=0):
 
 
 def finite_differences(core_model, x, y):
-    params = core_model.params  # a live view of the C++ buffer
-    fd = np.empty(params.size)
-    for i in range(params.size):
-        old = params[i]
-        params[i] = old + H
-        up = core_model.compute_gradients(x, y)[0]
-        params[i] = old - H
-        down = core_model.compute_gradients(x, y)[0]
-        params[i] = old
-        fd[i] = (up - down) / (2 * H)
-    return fd
+    return core_finite_differences(core_model, x, y, h=H)
 
 
 def check_against_fd(core_model, x, y):

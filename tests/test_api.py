@@ -1,17 +1,16 @@
-"""Keras-API behaviour of densenn's Sequential model (see /work/shared/docs/keras-reference.md)."""
+"""Keras-API behaviour of densenn's Sequential model, as Keras 3 documents and implements it."""
 import os
 import re
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
 
-import densenn
 from densenn._core import build_runs_here
 from densenn import Input, Sequential, callbacks, layers, losses, metrics, optimizers, utils
 from densenn.layers import Activation, Dense, InputLayer
+from conftest import using_floatx
 
 RNG = np.random.default_rng(1234)
 X = RNG.normal(size=(60, 4)).astype(np.float32)
@@ -326,11 +325,8 @@ def test_predict_returns_float32_of_shape_n_out():
 def test_lean_predict_path_gives_the_full_paths_numbers(floatx):
     # Small batches that need no conversion go straight to the core (models.Sequential._predict_ready); every
     # other input takes the converting, validating path. Both must give the same numbers, batch for batch.
-    densenn.config.set_floatx(floatx)
-    try:
+    with using_floatx(floatx):
         model = Sequential([Input(shape=(4,)), Dense(8, activation="tanh"), Dense(3, activation="softmax")])
-    finally:
-        densenn.config.set_floatx("float32")
     x = X[:40].astype(floatx)
     full = model._core.predict(x)  # what the full path asks of the core
     assert model._predict_ready(x[:32], 32) is not None  # (the lean path is really taken)

@@ -1,4 +1,4 @@
-"""Keras 3 callbacks (keras-reference.md §9): EarlyStopping, ReduceLROnPlateau, LearningRateScheduler,
+"""Keras 3 callbacks, with Keras 3's defaults and formulas: EarlyStopping, ReduceLROnPlateau, LearningRateScheduler,
 CSVLogger, TerminateOnNaN, LambdaCallback, and which of them make training run batch by batch."""
 import math
 import re

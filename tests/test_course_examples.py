@@ -1,7 +1,7 @@
-"""The Keras course's examples, written as a student would, with only the import changed.
+"""Examples as Keras course material writes them, with only the import changed.
 
 Course code says ``from keras.models import Sequential`` / ``from keras.layers import Dense, Activation``;
-here it is ``from densenn import ...`` / ``from densenn.layers import ...``. Everything else is the course's.
+here it is ``from densenn import ...`` / ``from densenn.layers import ...``. Everything else is as the material has it.
 """
 import os
 import subprocess
@@ -19,7 +19,7 @@ from densenn.utils import set_random_seed, to_categorical
 
 @pytest.fixture(scope="module")
 def mnist():
-    """MNIST as the course prepares it: (n, 784) float32 in [0, 1] and one-hot labels."""
+    """MNIST as course material prepares it: (n, 784) float32 in [0, 1] and one-hot labels."""
     (x_train, y_train), (x_test, y_test) = densenn.datasets.mnist.load_data()
     assert x_train.shape == (8000, 28, 28) and x_test.shape == (2000, 28, 28)
     x_train = x_train.reshape(x_train.shape[0], 784).astype("float32") / 255
@@ -208,7 +208,7 @@ def test_course_mnist_mlp_reaches_93_percent(mnist):
 # ----------------------------------------------------------------------------- 5. the issue's snippets, verbatim
 
 def test_course_snippet_sigmoid_sgd_30_epochs(mnist):
-    """The course's MNIST network exactly as the slides train it: 30 epochs, batch 128, SGD(0.01)."""
+    """The classic MNIST network as course slides train it: 30 epochs, batch 128, SGD(0.01)."""
     X, Y, Xv, Yv = mnist
     set_random_seed(1)
     model = Sequential()

@@ -13,8 +13,9 @@ import pytest
 
 import densenn
 from densenn._core import build_runs_here
-from densenn import Input, Sequential, config, layers, utils
+from densenn import Input, Sequential, layers, utils
 from densenn.models import load_model
+from conftest import using_floatx
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "cpp" / "examples"
@@ -39,9 +40,7 @@ needs_cmake = pytest.mark.skipif(CMAKE is None or CXX is None,
 
 
 def _model(float64=False):
-    if float64:
-        config.set_floatx("float64")
-    try:
+    with using_floatx("float64" if float64 else "float32"):
         utils.set_random_seed(21)
         model = Sequential([
             Input(shape=(5,)),
@@ -58,8 +57,6 @@ def _model(float64=False):
         x = rng.randn(200, 5).astype(model._dtype)
         y = utils.to_categorical(rng.randint(0, 3, 200), 3)
         model.fit(x, y, epochs=3, batch_size=32, verbose=0)  # moving statistics move away from 0/1
-    finally:
-        config.set_floatx("float32")
     return model
 
 

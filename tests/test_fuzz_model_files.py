@@ -30,6 +30,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from conftest import using_floatx
 
 MAGIC = b"\x89DNN\r\n\x1a\n"
 END_MAGIC = 0x454E4E44
@@ -45,7 +46,7 @@ ROWS = 3  # rows predicted from each model that loads
 # ---------------------------------------------------------------------- seed files
 def _seed_models():
     """{name: writer(path)} for the seed files: several model kinds, with and without optimizer state."""
-    from densenn import Input, Sequential, config, initializers, layers, optimizers, regularizers, utils
+    from densenn import Input, Sequential, initializers, layers, optimizers, regularizers, utils
 
     def data(features, outputs, n=64, dtype="float32"):
         rng = np.random.RandomState(1)
@@ -86,16 +87,13 @@ def _seed_models():
         model.save(path, include_optimizer=False)
 
     def float64(path):
-        config.set_floatx("float64")
-        try:
+        with using_floatx("float64"):
             utils.set_random_seed(4)
             model = Sequential([Input(shape=(3,)), layers.Dense(5, activation="sigmoid"), layers.Dense(2)])
             model.compile(optimizer=optimizers.Adam(learning_rate=optimizers.schedules.ExponentialDecay(0.01, 10, 0.9)),
                           loss="mse")
             model.fit(*data(3, 2, dtype="float64"), epochs=1, batch_size=16, verbose=0)
             model.save(path)
-        finally:
-            config.set_floatx("float32")
 
     def uncompiled(path):
         utils.set_random_seed(5)

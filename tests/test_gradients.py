@@ -19,8 +19,8 @@ import itertools
 import numpy as np
 import pytest
 
-import densenn
 from densenn import Input, Sequential, layers
+from conftest import core_finite_differences
 
 H = 1e-5
 RTOL, ATOL = 1e-6, 1e-8
@@ -31,18 +31,6 @@ MARGIN = 1e-2  # pre-activations of kinked units stay this far from 0 (>> H * |x
 ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax", "elu", "leaky_relu"]
 LOSSES = ["mse", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"]
 N_IN, N_HIDDEN, N_OUT, N_ROWS = 5, 4, 3, 8
-
-
-@pytest.fixture
-def float64():
-    """Models built inside the test run in float64 in C++; float32 is restored afterwards."""
-    previous = densenn.config.floatx()
-    densenn.config.set_floatx("float64")
-    densenn.utils.set_random_seed(4321)  # the tests overwrite the weights anyway; this keeps them repeatable
-    try:
-        yield
-    finally:
-        densenn.config.set_floatx(previous)
 
 
 # ----------------------------------------------------------------------------- independent NumPy maths
@@ -149,18 +137,7 @@ def setup_problem(model, spec, loss, seed=0):
 
 
 def finite_differences(model, x, y, sample_weight=None):
-    core = model._core
-    params = core.params  # a live view of the C++ buffer: writes go straight to the model
-    fd = np.empty(params.size)
-    for i in range(params.size):
-        old = params[i]
-        params[i] = old + H
-        up = core.compute_gradients(x, y, sample_weight)[0]
-        params[i] = old - H
-        down = core.compute_gradients(x, y, sample_weight)[0]
-        params[i] = old
-        fd[i] = (up - down) / (2 * H)
-    return fd
+    return core_finite_differences(model._core, x, y, sample_weight, h=H)
 
 
 def check_gradients(model, x, y, sample_weight=None):

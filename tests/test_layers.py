@@ -20,25 +20,13 @@ import itertools
 import numpy as np
 import pytest
 
-import densenn
 from densenn import Input, Sequential, callbacks, initializers, layers, optimizers, regularizers, utils
+from conftest import core_finite_differences
 
 H = 1e-5
 RTOL, ATOL = 1e-6, 1e-8  # finite differences (float64)
 TIGHT = 1e-10  # float64 forward values and losses
 MARGIN = 1e-2  # distance kept from kinks
-
-
-@pytest.fixture
-def float64():
-    """Models built inside the test run in float64; float32 is restored afterwards."""
-    previous = densenn.config.floatx()
-    densenn.config.set_floatx("float64")
-    utils.set_random_seed(2024)
-    try:
-        yield
-    finally:
-        densenn.config.set_floatx(previous)
 
 
 def sgd0():
@@ -48,18 +36,7 @@ def sgd0():
 
 def finite_differences(model, x, y):
     """Central differences of the training-mode batch loss w.r.t. every trainable parameter."""
-    core = model._core
-    params = core.params  # live view of the C++ buffer
-    fd = np.empty(params.size)
-    for i in range(params.size):
-        old = params[i]
-        params[i] = old + H
-        up = core.compute_gradients(x, y)[0]
-        params[i] = old - H
-        down = core.compute_gradients(x, y)[0]
-        params[i] = old
-        fd[i] = (up - down) / (2 * H)
-    return fd
+    return core_finite_differences(model._core, x, y, h=H)
 
 
 def check_gradients(model, x, y):
@@ -514,8 +491,6 @@ def test_elu_layer(float64, alpha):
 
 def test_relu_layer_defaults(float64):
     np.testing.assert_allclose(predict_layer(layers.ReLU()), np.maximum(X_ACT, 0), rtol=TIGHT)
-
-
 
 
 @pytest.mark.parametrize("kwargs", [

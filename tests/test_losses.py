@@ -24,22 +24,12 @@ import pytest
 import densenn
 from densenn import Input, Sequential, layers, losses
 from densenn.reference import ReferenceModel
+from conftest import core_finite_differences
 
 EPS = 1e-7  # keras.config.epsilon()
 H = 1e-5
 RTOL, ATOL = 1e-6, 1e-8
 MARGIN = 1e-3
-
-
-@pytest.fixture
-def float64():
-    previous = densenn.config.floatx()
-    densenn.config.set_floatx("float64")
-    densenn.utils.set_random_seed(99)
-    try:
-        yield
-    finally:
-        densenn.config.set_floatx(previous)
 
 
 # ----------------------------------------------------------------------------- Keras' formulas, float64
@@ -467,18 +457,7 @@ def setup_problem(model, loss, kind, seed=0, scale=1.0):
 
 
 def finite_differences(model, x, y, sample_weight=None):
-    core = model._core
-    params = core.params  # a live view of the C++ parameters
-    fd = np.empty(params.size)
-    for i in range(params.size):
-        old = params[i]
-        params[i] = old + H
-        up = core.compute_gradients(x, y, sample_weight)[0]
-        params[i] = old - H
-        down = core.compute_gradients(x, y, sample_weight)[0]
-        params[i] = old
-        fd[i] = (up - down) / (2 * H)
-    return fd
+    return core_finite_differences(model._core, x, y, sample_weight, h=H)
 
 
 def check_gradients(model, x, y, sample_weight=None):

@@ -8,7 +8,8 @@ The models are weight-free (Input -> Activation), so their predictions are known
 import numpy as np
 import pytest
 
-from densenn import Input, Sequential, config, layers, metrics
+from densenn import Input, Sequential, layers, metrics
+from conftest import using_floatx
 
 BATCH_SIZES = (1, 7, 32, 10_000)  # 10_000: one batch holding every row
 N = 203  # rows: no batch size above divides it
@@ -16,10 +17,8 @@ N = 203  # rows: no batch size above divides it
 
 @pytest.fixture(params=["float32", "float64"])
 def floatx(request):
-    previous = config.floatx()
-    config.set_floatx(request.param)
-    yield request.param
-    config.set_floatx(previous)
+    with using_floatx(request.param):
+        yield request.param
 
 
 def identity_model(width, activation="linear", loss="mse", metrics_=None, weighted=None):

@@ -9,6 +9,7 @@ import pytest
 import densenn
 from densenn import Input, Sequential, layers
 from densenn.saving.onnx import export_onnx
+from conftest import using_floatx
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -89,11 +90,8 @@ def test_layer_activations_on_unflattened_samples(tmp_path):
 
 
 def test_float64_model_exports_float32(tmp_path):
-    densenn.config.set_floatx("float64")
-    try:
+    with using_floatx("float64"):
         model = Sequential([Input(shape=(4,)), layers.Dense(3, activation="sigmoid")])
-    finally:
-        densenn.config.set_floatx("float32")
     x = rng.normal(size=(6, 4))
     export_onnx(model, tmp_path / "m.onnx")
     np.testing.assert_allclose(run(tmp_path / "m.onnx", x), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

@@ -5,7 +5,6 @@ compared with Keras 3's update equations written out here once more, independent
 Python loops over the parameters; the gradients are mse's, computed here by hand too.
 """
 import math
-import warnings
 from collections import defaultdict
 
 import numpy as np
@@ -15,13 +14,6 @@ import densenn
 from densenn import Input, Sequential, callbacks, layers, optimizers
 from densenn.optimizers import schedules
 from densenn.reference import ReferenceModel
-
-
-@pytest.fixture
-def float64():
-    densenn.config.set_floatx("float64")
-    yield
-    densenn.config.set_floatx("float32")
 
 
 # ----------------------------------------------------------------------------- the small problem

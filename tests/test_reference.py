@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import densenn.reference as ref
+from conftest import central_differences
 
 ReferenceModel = ref.ReferenceModel
 EPS = 1e-7
@@ -23,19 +24,7 @@ def identity_model(k, loss, **kw):
 
 
 def numeric_gradients(model, x, y, sample_weight=None, h=1e-6):
-    grads = []
-    for w in model.weights:
-        g = np.zeros_like(w)
-        for idx in np.ndindex(w.shape):
-            old = w[idx]
-            w[idx] = old + h
-            up = model.loss_value(x, y, sample_weight)
-            w[idx] = old - h
-            down = model.loss_value(x, y, sample_weight)
-            w[idx] = old
-            g[idx] = (up - down) / (2 * h)
-        grads.append(g)
-    return grads
+    return central_differences(lambda: model.loss_value(x, y, sample_weight), model.weights, h)
 
 
 def pre_activations(model, x):

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 import densenn
-from densenn import Input, Sequential, config, initializers, layers, optimizers, regularizers, utils
+from densenn import Input, Sequential, initializers, layers, optimizers, regularizers, utils
 from densenn._core import core
 from densenn.models import load_model
 from densenn.saving import ModelFileError
+from conftest import using_floatx
 
 
 def _data(n=96, features=6, outputs=1, seed=0):
@@ -138,15 +139,12 @@ def test_uncompiled_and_no_optimizer(tmp_path):
 
 
 def test_float64_model(tmp_path):
-    config.set_floatx("float64")
-    try:
+    with using_floatx("float64"):
         utils.set_random_seed(4)
         model = _bn_dropout()
         model.compile(optimizer="adamw", loss="binary_crossentropy")
         x, y = _data()
         model.fit(x, y, epochs=1, verbose=0)
-    finally:
-        config.set_floatx("float32")
     model.save(tmp_path / "f64.dnn")
     loaded = load_model(tmp_path / "f64.dnn")  # float64, whatever floatx is now
     assert loaded.get_weights()[0].dtype == np.float64

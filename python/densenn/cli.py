@@ -4,7 +4,7 @@ import sys
 
 
 def demo(epochs=5):
-    """Trains the course's MNIST network on the bundled data, then times one epoch against NumPy."""
+    """Trains the classic MNIST network (784-100-50-10, sigmoid) on the bundled data, then times one epoch against NumPy."""
     from . import Input, Sequential, benchmark, build_info, layers, utils
     from .datasets import mnist
 
@@ -45,7 +45,7 @@ def demo(epochs=5):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="densenn", description="Dense neural networks with a fast C++ core.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="train the course's MNIST network on bundled data and compare with NumPy")
+    p_demo = sub.add_parser("demo", help="train the classic 784-100-50-10 MNIST network on bundled data and compare with NumPy")
     p_demo.add_argument("--epochs", type=int, default=5)
     # Listed here for --help; the benchmark parses its own options (densenn bench --help lists them).
     sub.add_parser("bench", help="benchmark against NumPy, PyTorch, Keras, scikit-learn (those installed)")

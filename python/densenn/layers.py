@@ -404,7 +404,7 @@ class BatchNormalization(Layer):
 class Maxout(Layer):
     """Maxout (Goodfellow et al., 2013): each of ``units`` outputs is the maximum of ``pieces`` affine maps
     of the input. Weights: kernel (in, units * pieces), bias (units * pieces); unit u's pieces are columns
-    u * pieces ... u * pieces + pieces - 1. Not a Keras layer: taught in the course slides."""
+    u * pieces ... u * pieces + pieces - 1. Not a Keras layer (Goodfellow et al., 2013)."""
 
     def __init__(self, units, pieces=2, input_shape=None, input_dim=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
