@@ -295,17 +295,27 @@ class Sequential(Trainer):
         once, not after each layer, and so that loading can check what it describes before allocating)."""
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("Sequential.from_config: expected a dict with a 'layers' list")
-        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        model = cls._unbuilt([deserialize(layer_config) for layer_config in config["layers"]],
+                             name=config.get("name"), trainable=config.get("trainable", True))
+        if model._input_shape is None and config.get("build_input_shape"):
+            model._input_shape = sample_shape(tuple(config["build_input_shape"])[1:], "build input_shape")
+        return model
+
+    @classmethod
+    def _unbuilt(cls, layers, name=None, trainable=True, input_shape=None):
+        """A model of these layers (an InputLayer first sets the input shape) whose core is not built yet: the
+        caller builds it once, after checking what the layers describe."""
+        model = cls(name=name, trainable=trainable)
         model._defer_build = True
-        for layer_config in config["layers"]:
-            model.add(deserialize(layer_config))
+        for layer in layers:
+            model.add(layer)
         del model._defer_build
         names = [layer.name for layer in model._layers]  # add's check of each name, once for all (linear time)
         if len(set(names)) != len(names):
             taken = next(name for name in names if names.count(name) > 1)
             raise ValueError(f"Sequential.add: all layers must have unique names; {taken!r} is taken.")
-        if model._input_shape is None and config.get("build_input_shape"):
-            model._input_shape = sample_shape(tuple(config["build_input_shape"])[1:], "build input_shape")
+        if input_shape is not None:
+            model._input_shape = input_shape
         return model
 
     def to_json(self, **kwargs):

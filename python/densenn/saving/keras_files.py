@@ -20,6 +20,7 @@ import datetime
 import inspect
 import io
 import json
+import math
 import os
 import re
 import warnings
@@ -32,6 +33,7 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from .._core import core
+from . import policy
 from .atomic import atomic_write
 
 __all__ = ["load_keras", "save_keras", "compile_from_keras_config", "read_keras_config"]
@@ -262,9 +264,9 @@ def _sequential_layers(model_config):
     return config.get("name"), config["layers"], build_shape
 
 
-def model_from_keras_config(model_config, keras2=False):
-    """An (untrained) densenn Sequential for a Keras Sequential model config (the JSON of ``config.json`` or of
-    a legacy file's ``model_config``)."""
+def _keras_stack(model_config, keras2=False):
+    """(name, per-sample input shape, densenn layers) for a Keras Sequential model config (the JSON of
+    ``config.json`` or of a legacy file's ``model_config``); nothing is allocated yet."""
     name, entries, build_shape = _sequential_layers(model_config)
     batch_shape = None
     layers = []
@@ -288,14 +290,41 @@ def model_from_keras_config(model_config, keras2=False):
     if batch_shape is None:
         raise ValueError("The Keras model config gives no input shape (the model was saved unbuilt): densenn "
                          "needs it to place the weights.")
-    from ..sequential import Sequential  # the saving package imports the model only where it makes one
-    model = Sequential(name=name if isinstance(name, str) and name else None)
-    if any(d is None for d in batch_shape[1:]):
-        raise ValueError(f"Keras input shape {tuple(batch_shape)}: densenn needs fixed feature sizes.")
-    model.add(layers_module.InputLayer(batch_shape=batch_shape))
+    if not isinstance(batch_shape, (list, tuple)) or any(d is None for d in list(batch_shape)[1:]):
+        raise ValueError(f"Keras input shape {batch_shape!r}: densenn needs fixed feature sizes.")
+    input_shape = layers_module.sample_shape(tuple(batch_shape)[1:], "Keras input shape")
+    return (name if isinstance(name, str) and name else None), input_shape, layers
+
+
+def _weight_shapes(input_shape, layers):
+    """Each layer's weight shapes in Keras' order, computed from the description alone (so that a file's
+    weights are checked before the model allocates anything)."""
+    shapes, shape = [], input_shape
     for layer in layers:
-        model.add(layer)
+        features = shape[-1]
+        if isinstance(layer, layers_module.Dense):
+            shapes.append([(features, layer.units)] + ([(layer.units,)] if layer.use_bias else []))
+        else:
+            shapes.append([(features,)] * _layer_weight_count(layer))
+        shape = layer._output_shape(shape)
+    return shapes
+
+
+def _model(name, input_shape, layers, weights):
+    """The densenn Sequential of these layers, built once, holding `weights` (per layer, Keras' order)."""
+    from ..sequential import Sequential  # the saving package imports the model only where it makes one
+    model = Sequential._unbuilt(layers, name=name, input_shape=input_shape)
+    model._build()
+    for layer, arrays in zip(layers, weights):
+        if arrays:
+            layer.set_weights(arrays)
     return model
+
+
+def model_from_keras_config(model_config, keras2=False):
+    """An (untrained) densenn Sequential for a Keras Sequential model config."""
+    name, input_shape, layers = _keras_stack(model_config, keras2)
+    return _model(name, input_shape, layers, [[] for _ in layers])
 
 
 # ---------------------------------------------------------------------------------------------- weights
@@ -307,17 +336,15 @@ def _layer_weight_count(layer):
     return 0
 
 
-def _assign_weights(layer, datasets, source):
-    """Reads a layer's weights from (path, h5py dataset) pairs into it, checking their number, dtype and
-    shape before reading anything (a file cannot make us allocate more than the layer's weights)."""
+def _read_arrays(datasets, shapes, what, source):
+    """A layer's weights from (path, h5py dataset) pairs, their number, dtype and shape checked against the
+    shapes its description gives before anything is read."""
     h5py = _h5py()
-    expected = [w.shape for w in layer.get_weights()]
-    what = f"layer {layer.name!r} ({type(layer).__name__})"
-    if len(datasets) != len(expected):
+    if len(datasets) != len(shapes):
         raise ValueError(f"{source}: {what} has {len(datasets)} weight arrays in the file, densenn expects "
-                         f"{len(expected)}.")
+                         f"{len(shapes)}.")
     arrays = []
-    for (path, dataset), shape in zip(datasets, expected):
+    for (path, dataset), shape in zip(datasets, shapes):
         if not isinstance(dataset, h5py.Dataset):
             raise ValueError(f"{source}: {path} is not an HDF5 dataset")
         if dataset.dtype.kind not in "fiu":
@@ -325,38 +352,43 @@ def _assign_weights(layer, datasets, source):
         if tuple(dataset.shape) != tuple(shape):
             raise ValueError(f"{source}: {path} has shape {tuple(dataset.shape)}, {what} expects shape "
                              f"{tuple(shape)}.")
-        arrays.append(np.asarray(dataset[()]))
-    try:
-        layer.set_weights(arrays)
-    except ValueError as e:
-        raise ValueError(f"{source}: {e}") from None
+        try:
+            array = np.asarray(dataset[()])
+        except (OSError, RuntimeError, ValueError, KeyError) as e:  # a damaged chunk, filter or header
+            raise ValueError(f"{source}: cannot read {path} ({e})") from None
+        arrays.append(array)
+    return arrays
 
 
-def _load_keras3_weights(model, h5file, source):
-    """Weights from ``model.weights.h5``: ``layers/<snake_case(class)>[_k]/vars/<i>``."""
+def _what(layer):
+    return f"layer {layer.name!r} ({type(layer).__name__})"
+
+
+def _keras3_weights(layers, shapes, h5file, source):
+    """Each layer's weights from ``model.weights.h5``: ``layers/<snake_case(class)>[_k]/vars/<i>``."""
     root = h5file.get("layers")
     if root is None:
-        if any(_layer_weight_count(layer) for layer in model.layers):
+        if any(shapes):
             raise ValueError(f"{source}: model.weights.h5 has no 'layers' group")
-        return
-    counters = {}
-    for layer in model.layers:
+        return [[] for _ in layers]
+    counters, weights = {}, []
+    for layer, expected in zip(layers, shapes):
         base = _snake_case(type(layer).__name__)
         k = counters.get(base, 0)
         counters[base] = k + 1
         group_name = base if k == 0 else f"{base}_{k}"
-        n = _layer_weight_count(layer)
         group = root.get(group_name)
         variables = group.get("vars") if group is not None else None
         keys = list(variables.keys()) if variables is not None else []
         if any(not key.isdigit() for key in keys):
             raise ValueError(f"{source}: unexpected entries {keys!r} in layers/{group_name}/vars")
         keys.sort(key=int)
-        if len(keys) != n:
-            raise ValueError(f"{source}: layer {layer.name!r} ({type(layer).__name__}) expects {n} weight arrays at "
+        if len(keys) != len(expected):
+            raise ValueError(f"{source}: {_what(layer)} expects {len(expected)} weight arrays at "
                              f"layers/{group_name}/vars, the file has {len(keys)}.")
-        if n:
-            _assign_weights(layer, [(f"layers/{group_name}/vars/{key}", variables[key]) for key in keys], source)
+        weights.append(_read_arrays([(f"layers/{group_name}/vars/{key}", variables[key]) for key in keys],
+                                    expected, _what(layer), source))
+    return weights
 
 
 def _decode(value):
@@ -365,8 +397,8 @@ def _decode(value):
     return str(value)
 
 
-def _load_legacy_weights(model, group, source):
-    """Weights from a legacy ``model_weights`` group: layers with weights, matched in order."""
+def _legacy_weights(layers, shapes, group, source):
+    """Each layer's weights from a legacy ``model_weights`` group: the layers with weights, matched in order."""
     if "layer_names" not in group.attrs:
         raise ValueError(f"{source}: the 'model_weights' group has no 'layer_names' attribute")
     file_layers = []
@@ -383,34 +415,65 @@ def _load_legacy_weights(model, group, source):
                     raise ValueError(f"{source}: dataset {name}/{w} is missing")
                 datasets.append((f"model_weights/{name}/{w}", g[w]))
             file_layers.append((name, datasets))
-    ours = [layer for layer in model.layers if _layer_weight_count(layer)]
+    ours = [(layer, expected) for layer, expected in zip(layers, shapes) if expected]
     if len(file_layers) != len(ours):
         raise ValueError(f"{source}: the file has weights for {len(file_layers)} layers "
                          f"({', '.join(n for n, _ in file_layers) or 'none'}), the model has {len(ours)} layers "
-                         f"with weights ({', '.join(layer.name for layer in ours) or 'none'}).")
-    for layer, (_, datasets) in zip(ours, file_layers):
-        _assign_weights(layer, datasets, source)
+                         f"with weights ({', '.join(layer.name for layer, _ in ours) or 'none'}).")
+    found = iter(_read_arrays(datasets, expected, _what(layer), source)
+                 for (layer, expected), (_, datasets) in zip(ours, file_layers))
+    return [next(found) if expected else [] for expected in shapes]
 
 
 # ---------------------------------------------------------------------------------------------- reading
+# Room for HDF5's own metadata in a weights file: per dataset, and in all.
+_H5_PER_DATASET = 4096
+_H5_OVERHEAD = 1 << 20
+
+
 def _json(text, what, source):
-    if isinstance(text, (bytes, np.bytes_)):
-        text = text.decode("utf8")
+    return policy.parse_json(bytes(text) if isinstance(text, np.bytes_) else text, what, source)
+
+
+def _weight_count(shapes):
+    return sum(math.prod(shape) for layer in shapes for shape in layer)
+
+
+def _weights_file_limit(shapes):
+    """The most bytes a weights file for these shapes can hold: float64 data and HDF5's metadata."""
+    return 8 * _weight_count(shapes) + _H5_PER_DATASET * sum(map(len, shapes)) + _H5_OVERHEAD
+
+
+def _open_zip(source):
     try:
-        return json.loads(text)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{source}: {what} is not valid JSON ({e})") from None
+        return zipfile.ZipFile(source)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{source}: corrupt .keras zip ({e})") from None
 
 
-def _is_keras3_zip(path):
-    return zipfile.is_zipfile(path)
+def _open_h5(source, data=None):
+    """The HDF5 file at source (or held in `data`), refused unless it is self-contained."""
+    h5py = _h5py()
+    try:
+        f = h5py.File(io.BytesIO(data) if data is not None else source, "r")
+    except OSError as e:
+        what = "model.weights.h5 is not a valid HDF5 file" if data is not None \
+            else "not a Keras file (neither a .keras zip nor a readable HDF5 file"
+        raise ValueError(f"{source}: {what}: {e})" if data is None else f"{source}: {what} ({e})") from None
+    try:
+        policy.check_hdf5_self_contained(f, source)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 def read_keras_config(path):
     """(model config, compile config or None, keras2?) of a ``.keras`` or legacy ``.h5`` file, without weights."""
-    source = os.fspath(path)
-    if _is_keras3_zip(source):
-        with zipfile.ZipFile(source) as archive:
+    source = policy.checked_path(path, "read_keras_config")
+    policy.regular_file_size(source, "read_keras_config")
+    if zipfile.is_zipfile(source):
+        with _open_zip(source) as archive:
             return _zip_configs(archive, source)[:3]
     with _open_h5(source) as f:
         return _h5_configs(f, source)
@@ -420,21 +483,15 @@ def _zip_configs(archive, source):
     names = archive.namelist()
     if "config.json" not in names:
         raise ValueError(f"{source}: not a Keras .keras file (no config.json in the zip)")
-    config = _json(archive.read("config.json"), "config.json", source)
+    config = _json(policy.read_zip_member(archive, "config.json", policy.MAX_JSON_BYTES, source), "config.json",
+                   source)
     keras2 = False
     if "metadata.json" in names:
-        metadata = _json(archive.read("metadata.json"), "metadata.json", source)
+        metadata = _json(policy.read_zip_member(archive, "metadata.json", policy.MAX_JSON_BYTES, source),
+                         "metadata.json", source)
         keras2 = str(metadata.get("keras_version", "3")).startswith("2.") if isinstance(metadata, dict) else False
     compile_config = config.get("compile_config") if isinstance(config, dict) else None
     return config, compile_config, keras2, names
-
-
-def _open_h5(source):
-    h5py = _h5py()
-    try:
-        return h5py.File(source, "r")
-    except OSError as e:
-        raise ValueError(f"{source}: not a Keras file (neither a .keras zip nor a readable HDF5 file: {e})") from None
 
 
 def _h5_configs(f, source):
@@ -450,50 +507,57 @@ def _h5_configs(f, source):
     return config, compile_config, version.startswith("2.")
 
 
+def _checked_stack(config, keras2, source):
+    """The layers a file describes and their weight shapes, the memory they need checked before any is read."""
+    name, input_shape, layers = _keras_stack(config, keras2)
+    shapes = _weight_shapes(input_shape, layers)
+    # reading them (float64 at most), then the model's parameters, gradients and optimizer state
+    policy.check_allocation(8 * 4 * _weight_count(shapes), f"{source}: the model it describes")
+    return name, input_shape, layers, shapes
+
+
 def load_keras(path, compile=True):
     """A densenn Sequential from a Keras file: a Keras 3 ``.keras`` zip, or a legacy ``.h5`` (Keras 2 or Keras 3
     ``save_format='h5'``). With ``compile=True`` the model is compiled with the saved training configuration when
     the file has one (what densenn lacks is skipped with a warning; see ``compile_from_keras_config``).
 
-    Raises ValueError for files that are not Keras models and for layers, models or options densenn does not
-    have. Never executes code from the file."""
-    source = os.fspath(path)
-    if not os.path.isfile(source):
-        raise FileNotFoundError(f"No such file: {source!r}")
-    h5py = _h5py()
-    if _is_keras3_zip(source):
-        try:
-            archive = zipfile.ZipFile(source)
-        except zipfile.BadZipFile as e:
-            raise ValueError(f"{source}: corrupt .keras zip ({e})") from None
-        with archive:
-            config, compile_config, keras2, names = _zip_configs(archive, source)
-            model = model_from_keras_config(config, keras2)
-            if "model.weights.h5" not in names:
-                raise ValueError(f"{source}: the .keras zip has no model.weights.h5")
-            try:
-                data = archive.read("model.weights.h5")
-            except (zipfile.BadZipFile, OSError) as e:
-                raise ValueError(f"{source}: cannot read model.weights.h5 ({e})") from None
-            try:
-                weights = h5py.File(io.BytesIO(data), "r")
-            except OSError as e:
-                raise ValueError(f"{source}: model.weights.h5 is not a valid HDF5 file ({e})") from None
-            with weights:
-                _load_keras3_weights(model, weights, source)
-    else:
-        with _open_h5(source) as f:
-            config, compile_config, keras2 = _h5_configs(f, source)
-            model = model_from_keras_config(config, keras2)
-            if "model_weights" in f:
-                _load_legacy_weights(model, f["model_weights"], source)
-            elif "layer_names" in f.attrs:  # weights at the root (very old files)
-                _load_legacy_weights(model, f, source)
-            else:
-                raise ValueError(f"{source}: the file has no 'model_weights' group")
+    The file is read under the loading policy (policy.py): the architecture's weights are computed from its
+    description and checked against those present before the model is built, and nothing outside the file is
+    read. Raises ValueError, naming the file and the cause, for files that are not Keras models, are damaged,
+    or describe layers, models or options densenn does not have. Never executes code from the file."""
+    source = policy.checked_path(path, "load_model")
+    policy.regular_file_size(source, "load_model")
+    try:
+        model, compile_config = _read_keras(source)
+    except (KeyError, IndexError, TypeError, AttributeError, OverflowError, RuntimeError, OSError,
+            zipfile.BadZipFile, UnicodeDecodeError, RecursionError) as e:  # a damaged or crafted file's structure
+        raise ValueError(f"{source}: not a readable Keras model file ({type(e).__name__}: {e})") from None
     if compile and compile_config:
         compile_from_keras_config(model, compile_config)
     return model
+
+
+def _read_keras(source):
+    if zipfile.is_zipfile(source):
+        with _open_zip(source) as archive:
+            config, compile_config, keras2, names = _zip_configs(archive, source)
+            name, input_shape, layers, shapes = _checked_stack(config, keras2, source)
+            if "model.weights.h5" not in names:
+                raise ValueError(f"{source}: the .keras zip has no model.weights.h5")
+            data = policy.read_zip_member(archive, "model.weights.h5", _weights_file_limit(shapes), source)
+            with _open_h5(source, data) as weights_file:
+                weights = _keras3_weights(layers, shapes, weights_file, source)
+    else:
+        with _open_h5(source) as f:
+            config, compile_config, keras2 = _h5_configs(f, source)
+            name, input_shape, layers, shapes = _checked_stack(config, keras2, source)
+            if "model_weights" in f:
+                weights = _legacy_weights(layers, shapes, f["model_weights"], source)
+            elif "layer_names" in f.attrs:  # weights at the root (very old files)
+                weights = _legacy_weights(layers, shapes, f, source)
+            else:
+                raise ValueError(f"{source}: the file has no 'model_weights' group")
+    return _model(name, input_shape, layers, weights), compile_config
 
 
 # ---------------------------------------------------------------------------------------------- compile
