@@ -9,6 +9,7 @@ from . import config, data_adapter, saving, utils
 from ._core import module_for
 from ._summary import default_line_length, format_count, format_shape, format_summary
 from .layers import InputLayer, Layer, deserialize, sample_shape, serialize, unique_name
+from .saving import policy
 from .trainer import Trainer
 
 # The most features per sample and weights a model may have: beyond any machine's memory, and far below where
@@ -16,8 +17,8 @@ from .trainer import Trainer
 _MAX_SIZE = 2**40
 
 
-def _check_model_size(input_shape, layers, specs):
-    """Refuses, before the C++ core allocates anything, a model too large to exist."""
+def _check_model_size(input_shape, layers, specs, itemsize):
+    """Refuses, before the C++ core allocates anything, a model too large to exist or to fit in memory."""
     width = math.prod(input_shape)
     if width > _MAX_SIZE:
         raise ValueError(f"input shape {(None, *input_shape)}: {width} features per sample is more than densenn's "
@@ -31,6 +32,8 @@ def _check_model_size(input_shape, layers, specs):
             raise ValueError(f"{type(layer).__name__} {layer.name!r}: {width} inputs and {out} outputs make the "
                              f"model larger than densenn's limit of 2**40 weights")
         width = out
+    # its weights and their gradients, the least the core allocates for it
+    policy.check_allocation(2 * itemsize * total, f"A model of {total} weights")
 
 
 class Sequential(Trainer):
@@ -151,7 +154,7 @@ class Sequential(Trainer):
         for layer in self._layers:
             specs.append(layer._core_config(shape))
             shape = layer._output_shape(shape)
-        _check_model_size(self._input_shape, self._layers, specs)
+        _check_model_size(self._input_shape, self._layers, specs, np.dtype(config.floatx()).itemsize)
         module = module_for(max((spec.get("units", 0) for spec in specs), default=0))
         model_class = module.SequentialF64 if config.floatx() == "float64" else module.SequentialF32
         self._core = model_class(int(np.prod(self._input_shape)), specs, utils.next_seed())

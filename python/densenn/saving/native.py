@@ -23,7 +23,7 @@ from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
 from .._core import core
-from . import keras_files
+from . import keras_files, policy
 
 __all__ = ["ModelFileError", "save_model", "load_model", "save_weights", "load_weights", "NATIVE_SUFFIX"]
 
@@ -33,18 +33,6 @@ _FORMAT = "densenn"
 
 class ModelFileError(ValueError):
     """A model file that cannot be read: not densenn's, truncated, corrupted, or from a newer densenn."""
-
-
-def _path(path, what):
-    try:
-        path = os.fspath(path)
-    except TypeError:
-        raise ValueError(f"{what}: expected a file path, got {path!r}") from None
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not path:
-        raise ValueError(f"{what}: the file path is empty.")
-    return path
 
 
 def _is_keras_path(path):
@@ -92,16 +80,15 @@ def _write(path, spec, **faults):
 
 
 def _read(path, what):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{what}: no such file: {path!r}")
+    policy.regular_file_size(path, what)
     try:
         data = core.read_model_file(path)
     except ValueError as e:
         raise ModelFileError(str(e)) from None
     try:
-        meta = json.loads(data["json"].decode("utf-8"))
-    except (ValueError, RecursionError) as e:  # RecursionError: nesting deeper than Python's parser goes
-        raise ModelFileError(f"'{path}': its JSON description is not valid ({e}).") from None
+        meta = policy.parse_json(data["json"], "its JSON description", f"'{path}'")
+    except ValueError as e:
+        raise ModelFileError(str(e)) from None
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
         raise ModelFileError(f"'{path}': its JSON description is not densenn's.")
     return data, meta
@@ -150,7 +137,7 @@ def _tensor(array, dtype):
 def save_model(model, filepath, overwrite=True, include_optimizer=True, **faults):
     """``model.save``: the native format for a path ending in '.dnn' (Keras' formats for '.keras'/'.h5'
     where this densenn has them). ``faults`` are test hooks of the C++ writer (see model_file.hpp)."""
-    path = _path(filepath, "save")
+    path = policy.checked_path(filepath, "save")
     if path.endswith((".h5", ".hdf5")):  # densenn reads Keras' legacy HDF5 files but writes '.keras'
         raise ValueError(f"save: densenn writes Keras files in the '.keras' format (which Keras 3 reads), not the "
                          f"legacy HDF5 format; use a path ending in '.keras' (or '.dnn'), got {path!r}.")
@@ -185,7 +172,7 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, **faults
 def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
     """A model saved by ``model.save``: architecture, weights and, with compile=True, the compile
     configuration and the optimizer's state (so that ``fit`` continues exactly where it stopped)."""
-    path = _path(filepath, "load_model")
+    path = policy.checked_path(filepath, "load_model")
     if _is_keras_path(path):
         return keras_files.load_keras(path, compile=compile)
     data, meta = _read(path, "load_model")
@@ -271,7 +258,7 @@ def _weights_layout(model):
 
 def save_weights(model, filepath, overwrite=True, **faults):
     """``model.save_weights``: every layer's weights (and moving statistics) in the native format."""
-    path = _path(filepath, "save_weights")
+    path = policy.checked_path(filepath, "save_weights")
     if _is_keras_path(path):
         raise _no_keras(path, "save_weights")
     _require_native(path, "save_weights")
@@ -291,7 +278,7 @@ def save_weights(model, filepath, overwrite=True, **faults):
 def load_weights(model, filepath):
     """``model.load_weights``: weights saved by save_weights (or save) into a model of the same architecture;
     every shape is checked before anything is written."""
-    path = _path(filepath, "load_weights")
+    path = policy.checked_path(filepath, "load_weights")
     if _is_keras_path(path):
         raise _no_keras(path, "load_weights")
     _require_built(model, "load_weights")

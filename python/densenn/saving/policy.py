@@ -72,17 +72,17 @@ def regular_file_size(path, what):
 def parse_json(text, what, source):
     """A JSON document from untrusted bytes or text: bounded in size and nesting, errors naming the file."""
     if len(text) > MAX_JSON_BYTES:
-        raise ValueError(f"{source}: {what} is {len(text)} bytes, more than a model description can be "
-                         f"({MAX_JSON_BYTES}).")
+        raise ValueError(f"{source}: {what} is not valid: {len(text)} bytes, more than a model description can "
+                         f"be ({MAX_JSON_BYTES}).")
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ValueError(f"{source}: {what} is not UTF-8 text ({e}).") from None
+            raise ValueError(f"{source}: {what} is not valid: not UTF-8 text ({e}).") from None
     depth = _nesting_depth(text)
     if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"{source}: {what} nests {depth} levels deep, more than a model description does "
-                         f"({MAX_JSON_DEPTH}).")
+        raise ValueError(f"{source}: {what} is not valid: it nests {depth} levels deep, more than a model "
+                         f"description does ({MAX_JSON_DEPTH}).")
     try:
         return json.loads(text)
     except (TypeError, ValueError, RecursionError) as e:
