@@ -9,6 +9,10 @@ import contextlib
 import importlib.metadata
 import os
 import re
+import resource
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -111,3 +115,15 @@ def core_finite_differences(core, x, y, sample_weight=None, h=1e-5):
     """Central differences of the core's training-mode batch loss w.r.t. every trainable parameter (the order of
     its flat gradient)."""
     return central_differences(lambda: core.compute_gradients(x, y, sample_weight)[0], [core.params], h)[0]
+
+
+def run_child(code, *args, timeout=60, memory_mb=3072):
+    """Runs Python `code` in a fresh interpreter with its address space capped at memory_mb and a time limit:
+    a case that hangs or allocates without bound fails its test instead of the machine. Returns the
+    CompletedProcess (text)."""
+    def cap():
+        limit = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, preexec_fn=cap, env=env)

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -320,44 +321,83 @@ std::string directory_of(const std::string& path) {
 
 }  // namespace
 
+// The file a save replaces: a symlink's target (the link stays a link), its permissions kept.
+struct SaveTarget {
+  std::string path;
+  mode_t mode = 0666;  // a new file's, before the umask
+  bool exists = false;
+};
+
+SaveTarget save_target(const std::string& path) {
+  SaveTarget target{path};
+  char resolved[PATH_MAX];
+  struct stat link;
+  if (::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+    if (::realpath(path.c_str(), resolved) == nullptr)
+      throw ModelFileError("cannot follow the symbolic link '" + path + "': " + errno_text() + ".");
+    target.path = resolved;
+  }
+  struct stat st;
+  if (::stat(target.path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) throw ModelFileError("'" + path + "' exists and is not a regular file.");
+    target.mode = st.st_mode & 07777;
+    target.exists = true;
+  }
+  const std::string dir = directory_of(target.path);
+  struct stat dst;
+  if (::stat(dir.c_str(), &dst) != 0 || !S_ISDIR(dst.st_mode))
+    throw ModelFileError("cannot save '" + path + "': the folder '" + dir + "' does not exist.");
+  return target;
+}
+
 void write_model_file(const std::string& path, const ModelFile& file, const WriteFaults& faults) {
   if (path.empty()) throw ModelFileError("the file name is empty.");
+  const SaveTarget target = save_target(path);
   static std::atomic<unsigned> counter{0};
   std::random_device rd;
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
-                          std::to_string(rd() & 0xffffff);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) throw ModelFileError("cannot create '" + tmp + "': " + errno_text() + ".");
+  // A short name of its own in the target's folder: a name derived from the target's could be too long.
+  const std::string tmp = directory_of(target.path) + "/.densenn.tmp-" + std::to_string(::getpid()) + "-" +
+                          std::to_string(counter++) + "-" + std::to_string(rd() & 0xffffff);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw ModelFileError("cannot save '" + path + "': " + errno_text() + ".");
   try {
+    // The replaced file's permissions (a new file: 0666 less the umask), set before any byte is written.
+    mode_t mode = target.mode;
+    if (!target.exists) {
+      const mode_t mask = ::umask(0);
+      ::umask(mask);
+      mode &= ~mask;
+    }
+    if (::fchmod(fd, mode) != 0) throw ModelFileError("cannot save '" + path + "': " + errno_text() + ".");
     std::uint64_t written = 0;
     emit(file, [&](const void* p, std::size_t n) {
       if (written + n > faults.fail_after_bytes) {  // test hook: a failure part-way through
         const std::size_t part = std::size_t(faults.fail_after_bytes - written);
-        write_all(fd, p, part, tmp);
+        write_all(fd, p, part, path);
         if (faults.crash) std::abort();
-        throw ModelFileError("cannot write '" + tmp + "': simulated failure after " +
+        throw ModelFileError("cannot write '" + path + "': simulated failure after " +
                              std::to_string(faults.fail_after_bytes) + " bytes.");
       }
-      write_all(fd, p, n, tmp);
+      write_all(fd, p, n, path);
       written += n;
     });
-    if (::fsync(fd) != 0) throw ModelFileError("cannot write '" + tmp + "' to disk: " + errno_text() + ".");
+    if (::fsync(fd) != 0) throw ModelFileError("cannot write '" + path + "' to disk: " + errno_text() + ".");
     if (::close(fd) != 0) {
       ::unlink(tmp.c_str());
-      throw ModelFileError("cannot write '" + tmp + "': " + errno_text() + ".");
+      throw ModelFileError("cannot write '" + path + "': " + errno_text() + ".");
     }
   } catch (...) {
     ::close(fd);
     ::unlink(tmp.c_str());
     throw;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp.c_str(), target.path.c_str()) != 0) {
     const std::string why = errno_text();
     ::unlink(tmp.c_str());
     throw ModelFileError("cannot replace '" + path + "': " + why + ".");
   }
   // Make the rename itself durable.
-  const int dir = ::open(directory_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dir = ::open(directory_of(target.path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     ::fsync(dir);
     ::close(dir);
@@ -366,13 +406,19 @@ void write_model_file(const std::string& path, const ModelFile& file, const Writ
 
 ModelFile read_model_file(const std::string& path) {
   require_little_endian();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO at the path is refused below instead of blocking open() until a writer comes.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw ModelFileError("cannot open '" + path + "': " + errno_text() + ".");
   std::vector<unsigned char> bytes;
   try {
     struct stat st;
     if (::fstat(fd, &st) != 0) throw ModelFileError("cannot read '" + path + "': " + errno_text() + ".");
     if (!S_ISREG(st.st_mode)) throw ModelFileError("'" + path + "' is not a regular file.");
+    // A file of holes (its size not backed by blocks on disk) is refused before it is read; files densenn
+    // writes have none.
+    if (st.st_size >= (1 << 20) && std::uint64_t(st.st_blocks) * 512 < std::uint64_t(st.st_size) / 2)
+      throw ModelFileError("'" + path + "' declares " + std::to_string(st.st_size) + " bytes but only " +
+                           std::to_string(std::uint64_t(st.st_blocks) * 512) + " are on disk (a sparse file).");
     // The header first: a file that is not ours is refused before reading the rest.
     unsigned char head[kHeaderSize];
     std::size_t got = 0;

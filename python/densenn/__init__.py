@@ -10,6 +10,7 @@ from . import callbacks, config, datasets, initializers, layers, losses, metrics
 from ._core import core as _core
 from .layers import Input
 from .sequential import Sequential
+from . import models  # noqa: E402  (densenn.models.load_model, as keras.models)
 
 __version__ = "0.1.0"
 __all__ = ["Sequential", "Input", "layers", "losses", "optimizers", "metrics", "callbacks", "initializers",

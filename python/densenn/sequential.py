@@ -74,6 +74,7 @@ class Sequential(Trainer):
 
     def add(self, layer):
         """Appends a layer (or sets the input with an ``Input``/``InputLayer``)."""
+        self._refuse_while_running("Sequential.add")
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError("Sequential.add: an InputLayer can only be the first layer of the model.")
@@ -105,6 +106,7 @@ class Sequential(Trainer):
                 raise
 
     def pop(self):
+        self._refuse_while_running("Sequential.pop")
         if not self._layers:
             raise ValueError("Sequential.pop: there are no layers to remove.")
         layer = self._layers.pop()
@@ -115,6 +117,7 @@ class Sequential(Trainer):
 
     def build(self, input_shape=None):
         """Builds the model for inputs of shape (None, *sample_shape)."""
+        self._refuse_while_running("build")
         if input_shape is not None:
             if not isinstance(input_shape, (tuple, list)) or len(input_shape) < 2:
                 raise ValueError(f"build: expected input_shape=(None, features), got {input_shape!r}")

@@ -25,9 +25,11 @@ def _one_thread_at_a_time(method):
             raise RuntimeError(f"{method.__name__}: this model is already training or evaluating in another "
                                "thread; fit, evaluate, train_on_batch and test_on_batch run on a model one thread at "
                                "a time (predict may run from any thread).")
+        self._passes_running += 1
         try:
             return method(self, *args, **kwargs)
         finally:
+            self._passes_running -= 1
             self._training_lock.release()
     return guarded
 
@@ -44,6 +46,7 @@ class Trainer:
         self.stop_training = False
         self.history = None
         self._training_lock = threading.RLock()  # see _one_thread_at_a_time
+        self._passes_running = 0  # fit/evaluate/... calls under way (nested ones from callbacks count too)
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None, **kwargs):
         """Configures training: ``compile(optimizer='sgd', loss='categorical_crossentropy', metrics=['accuracy'])``."""
@@ -76,6 +79,14 @@ class Trainer:
                            [m.core_config(out, loss.core_name) for m in metrics])
         optimizer._attach(self._core)
         self._optimizer_built = False
+
+    def _refuse_while_running(self, what):
+        """add, pop and build replace the core that a running fit or evaluate works on: refused at once, whether a
+        callback or another thread asks (compile() there is refused by the running pass at its next step)."""
+        if self._passes_running:
+            raise RuntimeError(f"{what}: the model is training or evaluating (fit, evaluate, train_on_batch or "
+                               "test_on_batch is running, here in a callback or in another thread); change its "
+                               "layers or compile it before or after.")
 
     @property
     def compiled(self):
