@@ -29,7 +29,7 @@ import pytest
 
 import densenn
 from densenn import Input, Sequential, layers
-from densenn import reference as ref
+from densenn.benchmark import reference as ref
 from densenn._core import core
 
 SELU_ALPHA, SELU_SCALE = 1.67326324, 1.05070098  # keras.activations.selu

@@ -23,7 +23,7 @@ import pytest
 
 import densenn
 from densenn import Input, Sequential, layers, losses
-from densenn.reference import ReferenceModel
+from densenn.benchmark.reference import ReferenceModel
 
 EPS = 1e-7  # keras.config.epsilon()
 H = 1e-5

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-import densenn.reference as ref
+import densenn.benchmark.reference as ref
 
 ReferenceModel = ref.ReferenceModel
 EPS = 1e-7

@@ -24,7 +24,7 @@ import pytest
 import densenn
 from densenn._core import build_runs_here
 from densenn import Input, Sequential, layers, optimizers
-from densenn.reference import ReferenceModel
+from densenn.benchmark.reference import ReferenceModel
 
 W_RTOL, W_ATOL = 1e-4, 1e-5  # weights after a few steps (see above)
 L_RTOL = 1e-5  # losses / predictions from a single pass
