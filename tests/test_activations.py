@@ -9,7 +9,7 @@
 - the parametrised relu of Keras' ReLU layer (negative_slope, max_value, threshold) through the
   core's layer config;
 - large-magnitude inputs: finite outputs and gradients where Keras has them;
-- the NumPy reference (densenn.reference) against the core, and its derivatives against
+- the NumPy reference (densenn.benchmark.reference) against the core, and its derivatives against
   central differences of its own forward pass.
 
 Tolerances.  float32 forward: the inputs are exact float32 numbers and the expected values are
@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from densenn import Input, Sequential, layers
-from densenn import reference as ref
+from densenn.benchmark import reference as ref
 from densenn._core import core
 from conftest import core_finite_differences
 

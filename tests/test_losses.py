@@ -2,13 +2,13 @@
 
 - Values: the C++ core (through ``model.evaluate`` on a model whose output is its input, so the
   loss sees known predictions) against Keras' formulas written out here in float64 NumPy,
-  independently of densenn.reference; edge cases: eps clipping, label smoothing, the hinge
+  independently of densenn.benchmark.reference; edge cases: eps clipping, label smoothing, the hinge
   losses' per-batch {0,1} -> {-1,1} mapping, both Huber branches, zero vectors for cosine, huge
   logits with from_logits, sample weights.  Also Keras' own docstring examples.
 - Gradients: central finite differences (float64) of the reported loss against
   ``model._core.compute_gradients`` for every loss on a small Dense network, including
   from_logits, label smoothing (also through the fused sigmoid/softmax paths), clipped regions.
-- The NumPy reference (densenn.reference, also behind ``loss(y_true, y_pred)``) against the C++.
+- The NumPy reference (densenn.benchmark.reference, also behind ``loss(y_true, y_pred)``) against the C++.
 - Names: every string keras.losses.get() accepts, classes, functions, config dicts.
 
 Tolerances as in test_gradients.py: float64 values agree to rel 1e-12 (same formula, different
@@ -23,7 +23,7 @@ import pytest
 
 import densenn
 from densenn import Input, Sequential, layers, losses
-from densenn.reference import ReferenceModel
+from densenn.benchmark.reference import ReferenceModel
 from conftest import core_finite_differences
 
 EPS = 1e-7  # keras.config.epsilon()
@@ -493,7 +493,7 @@ def test_gradients_match_finite_differences(float64, case):
 
 @pytest.mark.parametrize("case", GRADIENT_CASES, ids=[c[0] for c in GRADIENT_CASES])
 def test_reference_matches_core(float64, case):
-    """densenn.reference (NumPy) gives the C++ loss and gradients, on the same network and weights."""
+    """densenn.benchmark.reference (NumPy) gives the C++ loss and gradients, on the same network and weights."""
     name, loss, head, kind = case
     model = build(loss, head)
     x, y = setup_problem(model, loss, kind, seed=1, scale=3.0 if name.endswith("clipped") else 1.0)

@@ -13,7 +13,7 @@ import pytest
 import densenn
 from densenn import Input, Sequential, callbacks, layers, optimizers
 from densenn.optimizers import schedules
-from densenn.reference import ReferenceModel
+from densenn.benchmark.reference import ReferenceModel
 
 
 # ----------------------------------------------------------------------------- the small problem

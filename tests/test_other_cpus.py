@@ -34,7 +34,7 @@ _TRAIN = textwrap.dedent("""
     import numpy as np
     import densenn
     from densenn import Input, Sequential, layers, models, optimizers, utils
-    from densenn.reference import ReferenceModel
+    from densenn.benchmark.reference import ReferenceModel
 
     utils.set_random_seed(4)
     rng = np.random.default_rng(0)

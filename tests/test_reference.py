@@ -1,11 +1,11 @@
-"""Checks of the pure-NumPy reference (densenn.reference) against finite differences and hand-written Keras 3
+"""Checks of the pure-NumPy reference (densenn.benchmark.reference) against finite differences and hand-written Keras 3
 formulas."""
 import math
 
 import numpy as np
 import pytest
 
-import densenn.reference as ref
+import densenn.benchmark.reference as ref
 from conftest import central_differences
 
 ReferenceModel = ref.ReferenceModel

@@ -1,5 +1,5 @@
 """The C++ core (float32, through the public Keras-shaped API) against the independent NumPy
-reference (python/densenn/reference.py): same initial weights, same batches, same numbers.
+reference (python/densenn/benchmark/reference.py): same initial weights, same batches, same numbers.
 
 Tolerances (float32).  The two implementations compute the same formulas but sum in different
 orders (Eigen's blocked, possibly FMA-contracted GEMM vs NumPy's BLAS), so each matrix product
@@ -24,7 +24,7 @@ import pytest
 import densenn
 from densenn._core import build_runs_here
 from densenn import Input, Sequential, layers, optimizers
-from densenn.reference import ReferenceModel
+from densenn.benchmark.reference import ReferenceModel
 
 W_RTOL, W_ATOL = 1e-4, 1e-5  # weights after a few steps (see above)
 L_RTOL = 1e-5  # losses / predictions from a single pass

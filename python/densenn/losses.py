@@ -49,7 +49,7 @@ class Loss:
     # -- standalone use: the NumPy reference formulas
 
     def _reference(self):
-        from .reference import ReferenceModel  # the NumPy formulas, independent of the core
+        from .benchmark.reference import ReferenceModel  # the NumPy formulas, independent of the core
         return ReferenceModel([], [], self._config_for_core())  # no layers: the loss alone
 
     def _per_sample(self, y_true, y_pred):

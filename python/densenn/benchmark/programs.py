@@ -1,0 +1,76 @@
+"""The compiled timing programs the build installs in densenn/benchmark/bin/ (sources in cpp/bench/): the FP32
+FMA peak, and the one-row predict latency through libdensenn's C ABI. Each exists once per instruction set it
+measures; a build is started only where the CPU runs it."""
+import os
+import platform
+import subprocess
+import tempfile
+
+from .workloads import PREDICT_NET, WORKLOADS
+
+
+def _program(what, name, isa, log):
+    """The path of program `name` built for isa, or None (logged as the measurement `what` skipped) where this
+    CPU cannot run it or the installed package lacks it."""
+    from .. import _installed
+    from .._core import _baseline
+    if platform.machine() not in ("x86_64", "AMD64"):
+        log(f"{what}: not x86-64; skipped")
+        return None
+    if not _baseline.cpu_supports(isa):
+        log(f"{what}: this CPU cannot run {name}_{isa}; skipped")
+        return None
+    try:
+        return _installed("benchmark", "bin", f"{name}_{isa}")
+    except FileNotFoundError:
+        log(f"{what}: densenn/benchmark/bin/{name}_{isa} is not installed with this densenn; skipped")
+        return None
+
+
+def measure_peak(quick=False, log=print):
+    """Measured FP32 FMA peak (GFLOP/s) for AVX2 (x86-64-v3) and, if the CPU has it, AVX-512, 1 and 2 threads."""
+    from .._core import _baseline
+    isas = {"AVX2": "x86-64-v3"} | ({"AVX-512": "x86-64-v4"} if _baseline.cpu_supports("x86-64-v4") and not quick
+                                    else {})
+    peak = {}
+    for isa, march in isas.items():
+        exe = _program("peak", "peak_flops", march, log)
+        if exe is None:
+            continue
+        for threads in sorted({1, os.cpu_count() or 1}):
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+            out = subprocess.run([exe, str(5_000_000 if quick else 150_000_000)], env=env,
+                                 capture_output=True, text=True)
+            if out.returncode == 0:
+                peak[f"{isa} {threads}t"] = float(out.stdout.split()[0])
+    return peak
+
+
+def measure_embedded(quick=False, log=print):
+    """One-row predict latency through libdensenn's C ABI (PREDICT_NET's shape, random weights), with the
+    fastest runtime this CPU runs and with the portable one, and the memory floor: the time to read as many
+    floats as the model has weights from a cache-resident buffer ({} where the program cannot run here)."""
+    from .. import Input, Sequential, layers
+    from .._core import _baseline
+    march = "x86-64-v4" if _baseline.cpu_supports("x86-64-v4") else "x86-64-v3"
+    exe = _program("embedded", "predict_latency", march, log)
+    if exe is None:
+        return {}
+    sizes, hidden, out_act = WORKLOADS[PREDICT_NET][1], WORKLOADS[PREDICT_NET][2], WORKLOADS[PREDICT_NET][3]
+    model = Sequential([Input(shape=(sizes[0],))] + [layers.Dense(n, activation=a) for n, a in
+                                                      zip(sizes[1:-1], hidden)] + [layers.Dense(sizes[-1], activation=out_act)])
+    result = {"weights": model.count_params(), "floor_isa": march}
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(os.path.join(tmp, "m.dnn"))
+        for label, isa in (("fastest", "auto"), ("portable", "baseline")):
+            run = subprocess.run([exe, os.path.join(tmp, "m.dnn"), str(2_000 if quick else 20_000),
+                                  str(result["weights"])], env=dict(os.environ, DENSENN_ISA=isa, OMP_NUM_THREADS="1"),
+                                 capture_output=True, text=True)
+            if run.returncode != 0:
+                log(f"embedded: {run.stderr[-500:]}")
+                return {}
+            predict_us, floor_us, _ = run.stdout.split()
+            result[f"{label}_us"] = float(predict_us)
+            result["floor_us"] = min(float(floor_us), result.get("floor_us", float("inf")))
+    result["fastest_isa"] = next((isa for isa in ("x86-64-v4", "x86-64-v3") if _baseline.cpu_supports(isa)), "x86-64")
+    return result

@@ -1,0 +1,187 @@
+"""The results as text: the markdown tables (benchmark.md), the paragraph for the README (summary.md), and the
+files a run writes."""
+import json
+import os
+import time
+
+from .plots import plots
+from .runners import LABELS, RUNNERS
+from .workloads import TARGETS, TRAIN, WORKLOADS, flops_per_sample
+
+
+def _fmt(v, unit=""):
+    if v is None:
+        return "–"
+    return f"{v:,.0f}{unit}" if v >= 100 else f"{v:,.2f}{unit}" if v < 10 else f"{v:,.1f}{unit}"
+
+
+def _mark(x):
+    """'≈' for a different network (sklearn's W2), '†' where other processes used over 10% of the machine."""
+    return ("≈" if x.get("approx") else "") + ("†" if (x.get("background") or 0) > 0.1 else "")
+
+
+def _best_other(results, key, lower=False):
+    others = {r: v[key] for r, v in results.items() if r != "densenn" and not v.get("approx")}
+    if not others:
+        return None, None
+    best = (min if lower else max)(others, key=others.get)
+    return best, others[best]
+
+
+def _peak_for(res, threads, isa="AVX2"):
+    return res["peak"].get(f"{isa} {threads}t")
+
+
+def markdown_report(res, title="densenn benchmark"):
+    runners = [r for r in RUNNERS if any(r in v for v in res["train"].values()) or r in res["predict"]]
+    v = res["versions"]
+    m = res["machine"]
+    peak = res["peak"]
+    lines = [f"# {title}", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB; Python {m['python']}. "
+             f"Versions: {'; '.join(f'{k} {x}' for k, x in v.items())}"
+             + (f"; densenn source {res['commit']}." if res.get("commit") else "."),
+             "FP32 peak measured with an FMA loop (12 independent chains, best of start and end of the run): "
+             + (", ".join(f"{k} {g:,.0f} GFLOP/s" for k, g in peak.items()) or "not measured") + ".",
+             "", f"Training samples/s, median of {res['epochs']} epoch(s) after a warm-up, each runner in its own "
+             f"process with its faster thread setting (1 or {m['cores']} threads; `(Nt)`), the best of "
+             f"{res.get('rounds', 1)} round(s) in which the runners take turns. "
+             "Ratio: densenn / the best other runner (≈ = not the same network, left out of the ratio).", ""]
+    head = "| workload | " + " | ".join(LABELS[r] for r in runners) + " | densenn / best other | target |"
+    lines += [head, "|---|" + "---:|" * (len(runners) + 2)]
+    for name in TRAIN:
+        row = res["train"].get(name)
+        if not row:
+            continue
+        cells = []
+        for r in runners:
+            x = row.get(r)
+            cells.append("–" if x is None else f"{_mark(x)}{_fmt(x['samples_per_s'])} ({x['threads']}t)")
+        best, value = _best_other(row, "samples_per_s")
+        ratio = f"{row['densenn']['samples_per_s'] / value:.2f}x vs {LABELS[best]}" if best and "densenn" in row \
+            else "–"
+        lines.append(f"| {name}: {WORKLOADS[name][0]} | " + " | ".join(cells) + f" | {ratio} | ≥ {TARGETS[name]}x |")
+    if "W4" in res["train"]:
+        flops = flops_per_sample("W4")
+        lines += ["", "W4 arithmetic rate (6 x batch x sum(in x out) FLOPs per step / step time) against the "
+                  "measured FP32 peak for the same thread count:", "",
+                  "| runner | GFLOP/s | % of AVX2 peak | % of AVX-512 peak |", "|---|---:|---:|---:|"]
+        for r, x in res["train"]["W4"].items():
+            g = x["samples_per_s"] * flops / 1e9
+            pct = [f"{100 * g / p:.0f}%" if p else "–" for p in
+                   (_peak_for(res, x["threads"]), _peak_for(res, x["threads"], "AVX-512"))]
+            lines.append(f"| {LABELS[r]} ({x['threads']}t) | {g:,.1f} | {pct[0]} | {pct[1]} |")
+    if res["predict"]:
+        p = res["predict"]
+        lines += ["", "Inference, network 784-64(relu)-64(tanh)-10 softmax (W2's), from Python:", "",
+                  "| | " + " | ".join(LABELS[r] for r in p) + " | densenn vs best other |",
+                  "|---|" + "---:|" * (len(p) + 1)]
+        best, value = _best_other(p, "predict_us", lower=True)
+        ratio = f"{value / p['densenn']['predict_us']:.2f}x faster" if best and "densenn" in p else "–"
+        lines.append("| predict 1 row, µs (lower is better; target ≤ 2 µs) | " + " | ".join(
+            f"{_mark(x)}{_fmt(x['predict_us'])} ({x['latency_threads']}t)" for x in p.values()) + f" | {ratio} |")
+        best, value = _best_other(p, "batch_rows_per_s")
+        ratio = f"{p['densenn']['batch_rows_per_s'] / value:.2f}x" if best and "densenn" in p else "–"
+        lines.append(f"| predict {next(iter(p.values()))['batch_rows']:,} rows in one call, rows/s | " + " | ".join(
+            f"{_mark(x)}{_fmt(x['batch_rows_per_s'])} ({x['threads']}t)" for x in p.values()) + f" | {ratio} |")
+        lines += ["", "One-row latency by call (µs): " + "; ".join(
+            f"{LABELS[r]}: " + ", ".join(f"`{c}` {_fmt(us)}" for c, us in x["latency_us"].items())
+            for r, x in p.items()) + "."]
+    e = res.get("embedded")
+    if e:
+        lines += ["", f"From C (libdensenn's `dn_model_predict`, one row, one thread, median): {e['fastest_us']:.2f} µs "
+                  f"with the runtime for this CPU ({e['fastest_isa']}), {e['portable_us']:.2f} µs with the portable "
+                  f"one (target ≤ 1 µs). Memory floor: reading the model's {e['weights']:,} float32 weights "
+                  f"({e['weights'] * 4 / 1024:.0f} KB, more than a core's L1 cache) from a cache-resident buffer "
+                  f"alone takes {e['floor_us']:.2f} µs here ({e['floor_isa']} loads, 8 independent sums), so no "
+                  f"one-row predict of this network can take less."]
+    if res["scaling"]:
+        lines += ["", "Scaling: W2-shaped training (784-64-64-10, Adam, batch 32) on synthetic rows; samples/s "
+                  "(median of the timed epochs), peak RSS of the process, the input arrays' size, and what "
+                  "training added to the RSS it started with:", "",
+                  "| runner | rows | samples/s | peak RSS MB | input MB | fit added MB (% of input) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for r, sizes in res["scaling"].items():
+            for s in sizes:
+                if "skipped" in s:
+                    lines.append(f"| {LABELS[r]} | {s['rows']:,} | {s['skipped']} | | | |")
+                    continue
+                added = max(0.0, s["peak_mb"] - s["rss_start_mb"])  # the two counters differ by a few pages
+                lines.append(f"| {_mark(s)}{LABELS[r]} | {s['rows']:,} | "
+                             f"{_fmt(s['samples_per_s'])} | {s['peak_mb']:,.0f} | {s['input_mb']:,.0f} | "
+                             f"{added:,.0f} ({100 * added / s['input_mb']:.0f}%) |")
+    if res["check"]:
+        lines += ["", "Loss check: the Keras loss on the first rows before and after one unshuffled epoch from "
+                  "the same initial weights (same arithmetic ⇒ same numbers up to float32 rounding):", "",
+                  "| workload | " + " | ".join(LABELS[r] for r in runners) + " |", "|---|" + "---:|" * len(runners)]
+        for name, row in res["check"].items():
+            lines.append(f"| {name} | " + " | ".join(
+                "–" if r not in row else f"{'≈' if row[r]['approx'] else ''}{row[r]['before']:.5f} → "
+                                         f"{row[r]['after']:.5f}" for r in runners) + " |")
+    noisy = [x.get("background") or 0 for x in _all_results(res)]
+    if max(noisy, default=0) > 0.1:
+        lines += ["", f"† Other processes used over 10% of the machine (up to {100 * max(noisy):.0f}%) while "
+                  "this was measured: a shared machine; read those figures as lower bounds and rerun when it is quiet."]
+    if res["skipped"]:
+        lines += ["", f"Not installed, skipped: {', '.join(res['skipped'])}."]
+    if res["errors"]:
+        lines += ["", "Errors:", ""] + [f"- {e}" for e in res["errors"]]
+    return "\n".join(lines) + "\n"
+
+
+def _all_results(res):
+    yield from (x for row in res["train"].values() for x in row.values())
+    yield from res["predict"].values()
+    yield from (x for v in res["scaling"].values() for x in v)
+
+
+def summary(res):
+    """A short paragraph for the README."""
+    isa = "AVX-512" if "x86-64-v4" in res["versions"].get("densenn", "") else "AVX2"  # densenn's loaded module
+    peak = res["peak"].get(f"{isa} {res['machine']['cores']}t")
+    parts = [f"On a {res['machine']['cores']}-core {res['machine']['cpu']}"
+             + (f" (measured {isa} FP32 peak {peak:,.0f} GFLOP/s)" if peak else "")
+             + ", densenn trains (against the fastest other runner)"]
+    ratios = []
+    for name, row in res["train"].items():
+        best, value = _best_other(row, "samples_per_s")
+        if "densenn" in row and best:
+            ratios.append(f"{name} at {_fmt(row['densenn']['samples_per_s'])} samples/s "
+                          f"({row['densenn']['samples_per_s'] / value:.1f}x {LABELS[best]})")
+    parts.append("; ".join(ratios) + "." if ratios else "nothing (no workload measured).")
+    w4 = res["train"].get("W4", {}).get("densenn")
+    if w4 and peak:
+        g = w4["samples_per_s"] * flops_per_sample("W4") / 1e9
+        parts.append(f"On the compute-bound W4 it reaches {g:,.0f} GFLOP/s, "
+                     f"{100 * g / _peak_for(res, w4['threads'], isa):.0f}% of the {isa} peak.")
+    p = res["predict"].get("densenn")
+    if p:
+        best, value = _best_other(res["predict"], "predict_us", lower=True)
+        parts.append(f"Predicting one row from Python takes {p['predict_us']:.1f} µs"
+                     + (f" ({LABELS[best]}: {value:.1f} µs)" if best else "")
+                     + (f", from C {res['embedded']['fastest_us']:.1f} µs (reading its weights from cache alone "
+                        f"takes {res['embedded']['floor_us']:.1f} µs)" if res.get("embedded") else "") + ".")
+    s = [x for x in res["scaling"].get("densenn", []) if "skipped" not in x]
+    if len(s) > 1:
+        change = 100 * (s[-1]["samples_per_s"] / s[0]["samples_per_s"] - 1)
+        added = max(0.0, s[-1]["peak_mb"] - s[-1]["rss_start_mb"])
+        parts.append(f"From {s[0]['rows']:,} to {s[-1]['rows']:,} rows its W2 speed changes by {change:+.0f}% and "
+                     f"training adds {added:,.0f} MB ({100 * added / s[-1]['input_mb']:.0f}% of the "
+                     f"{s[-1]['input_mb']:,.0f} MB input) to the process's memory.")
+    if max((x.get("background") or 0 for x in _all_results(res)), default=0) > 0.1:
+        parts.append("Some figures were measured while other processes were busy (marked † in the table).")
+    parts.append("Each runner runs in its own process with its faster thread setting; same data, initial "
+                 "weights and optimizer; `densenn bench` reproduces it (bench/results/benchmark.md).")
+    return " ".join(parts) + "\n"
+
+
+def write_results(res, out_dir, command, log=print):
+    os.makedirs(out_dir, exist_ok=True)
+    stamp = res.get("measured") or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    report = markdown_report(res)
+    report = report.replace("\n\n", f"\n\nMeasured {stamp} with `{command}`.\n\n", 1)
+    files = {"benchmark.md": report, "summary.md": summary(res), "results.json": json.dumps(res, indent=1)}
+    for name, text in files.items():
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.write(text)
+    return list(files) + plots(res, out_dir, log)
