@@ -1,6 +1,7 @@
 """Keras interchange: read Keras 3 ``.keras`` files and legacy ``.h5`` files (Keras 2 and Keras 3's
 ``save_format='h5'``) into a densenn ``Sequential``, and write ``.keras`` files that ``keras.models.load_model``
-reads.
+reads; weights alone to and from Keras 3 ``.weights.h5`` files (``model.weights.h5``'s layout), and from
+``.keras`` and legacy ``.h5`` files.
 
 Reading never executes code: the architecture is JSON, the weights are HDF5 datasets read with h5py (no pickle,
 no Lambda layers, no custom objects). Only Sequential models of densenn's layers are accepted (InputLayer, Dense,
@@ -34,7 +35,8 @@ from .. import optimizers as optimizers_module
 from .._core import core
 from .atomic import atomic_write
 
-__all__ = ["load_keras", "save_keras", "compile_from_keras_config", "read_keras_config"]
+__all__ = ["load_keras", "save_keras", "save_keras_weights", "load_keras_weights", "compile_from_keras_config",
+           "read_keras_config"]
 
 _KERAS_VERSION_WRITTEN = "3.15.1"  # the layout save_keras writes (read back by Keras 3.x)
 _SUPPORTED = ("InputLayer", "Dense", "Activation", "Dropout", "BatchNormalization", "LeakyReLU", "ELU", "ReLU",
@@ -307,11 +309,11 @@ def _layer_weight_count(layer):
     return 0
 
 
-def _assign_weights(layer, datasets, source):
-    """Reads a layer's weights from (path, h5py dataset) pairs into it, checking their number, dtype and
-    shape before reading anything (a file cannot make us allocate more than the layer's weights)."""
+def _assign_weights(model, layer, datasets, source):
+    """Reads a layer's weights from (path, h5py dataset) pairs into the model's core, checking their number,
+    dtype and shape before reading anything (a file cannot make us allocate more than the layer's weights)."""
     h5py = _h5py()
-    expected = [w.shape for w in layer.get_weights()]
+    expected = model._layer_weight_shapes(layer)
     what = f"layer {layer.name!r} ({type(layer).__name__})"
     if len(datasets) != len(expected):
         raise ValueError(f"{source}: {what} has {len(datasets)} weight arrays in the file, densenn expects "
@@ -327,7 +329,7 @@ def _assign_weights(layer, datasets, source):
                              f"{tuple(shape)}.")
         arrays.append(np.asarray(dataset[()]))
     try:
-        layer.set_weights(arrays)
+        model._set_layer_weights(layer, arrays)
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
 
@@ -336,11 +338,11 @@ def _load_keras3_weights(model, h5file, source):
     """Weights from ``model.weights.h5``: ``layers/<snake_case(class)>[_k]/vars/<i>``."""
     root = h5file.get("layers")
     if root is None:
-        if any(_layer_weight_count(layer) for layer in model.layers):
+        if any(_layer_weight_count(layer) for layer in model._layers):
             raise ValueError(f"{source}: model.weights.h5 has no 'layers' group")
         return
     counters = {}
-    for layer in model.layers:
+    for layer in model._layers:
         base = _snake_case(type(layer).__name__)
         k = counters.get(base, 0)
         counters[base] = k + 1
@@ -356,7 +358,7 @@ def _load_keras3_weights(model, h5file, source):
             raise ValueError(f"{source}: layer {layer.name!r} ({type(layer).__name__}) expects {n} weight arrays at "
                              f"layers/{group_name}/vars, the file has {len(keys)}.")
         if n:
-            _assign_weights(layer, [(f"layers/{group_name}/vars/{key}", variables[key]) for key in keys], source)
+            _assign_weights(model, layer, [(f"layers/{group_name}/vars/{key}", variables[key]) for key in keys], source)
 
 
 def _decode(value):
@@ -383,13 +385,13 @@ def _load_legacy_weights(model, group, source):
                     raise ValueError(f"{source}: dataset {name}/{w} is missing")
                 datasets.append((f"model_weights/{name}/{w}", g[w]))
             file_layers.append((name, datasets))
-    ours = [layer for layer in model.layers if _layer_weight_count(layer)]
+    ours = [layer for layer in model._layers if _layer_weight_count(layer)]
     if len(file_layers) != len(ours):
         raise ValueError(f"{source}: the file has weights for {len(file_layers)} layers "
                          f"({', '.join(n for n, _ in file_layers) or 'none'}), the model has {len(ours)} layers "
                          f"with weights ({', '.join(layer.name for layer in ours) or 'none'}).")
     for layer, (_, datasets) in zip(ours, file_layers):
-        _assign_weights(layer, datasets, source)
+        _assign_weights(model, layer, datasets, source)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -460,37 +462,16 @@ def load_keras(path, compile=True):
     source = os.fspath(path)
     if not os.path.isfile(source):
         raise FileNotFoundError(f"No such file: {source!r}")
-    h5py = _h5py()
     if _is_keras3_zip(source):
-        try:
-            archive = zipfile.ZipFile(source)
-        except zipfile.BadZipFile as e:
-            raise ValueError(f"{source}: corrupt .keras zip ({e})") from None
-        with archive:
-            config, compile_config, keras2, names = _zip_configs(archive, source)
+        with _open_zip(source) as archive:
+            config, compile_config, keras2, _ = _zip_configs(archive, source)
             model = model_from_keras_config(config, keras2)
-            if "model.weights.h5" not in names:
-                raise ValueError(f"{source}: the .keras zip has no model.weights.h5")
-            try:
-                data = archive.read("model.weights.h5")
-            except (zipfile.BadZipFile, OSError) as e:
-                raise ValueError(f"{source}: cannot read model.weights.h5 ({e})") from None
-            try:
-                weights = h5py.File(io.BytesIO(data), "r")
-            except OSError as e:
-                raise ValueError(f"{source}: model.weights.h5 is not a valid HDF5 file ({e})") from None
-            with weights:
-                _load_keras3_weights(model, weights, source)
+            _load_zip_weights(model, archive, source)
     else:
         with _open_h5(source) as f:
             config, compile_config, keras2 = _h5_configs(f, source)
             model = model_from_keras_config(config, keras2)
-            if "model_weights" in f:
-                _load_legacy_weights(model, f["model_weights"], source)
-            elif "layer_names" in f.attrs:  # weights at the root (very old files)
-                _load_legacy_weights(model, f, source)
-            else:
-                raise ValueError(f"{source}: the file has no 'model_weights' group")
+            _load_h5_weights(model, f, source)
     if compile and compile_config:
         compile_from_keras_config(model, compile_config)
     return model
@@ -651,7 +632,7 @@ def _compile_config(model):
 
 def _check_exportable(model):
     keras_activations = set(core.activation_names()) - {"binary_step"}
-    for layer in model.layers:
+    for layer in model._layers:
         if isinstance(layer, layers_module.Maxout):
             raise ValueError(f"Layer {layer.name!r} (Maxout) cannot be saved in Keras format: Keras has no Maxout "
                              "layer. Save in densenn's native format instead.")
@@ -682,12 +663,23 @@ def save_keras(model, path):
     metadata = {"keras_version": _KERAS_VERSION_WRITTEN,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
 
+    weights = _weights_h5(model)
+    with atomic_write(path, ".keras.tmp") as out:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr("metadata.json", json.dumps(metadata))
+            archive.writestr("config.json", json.dumps(config))
+            archive.writestr("model.weights.h5", weights)
+
+
+def _weights_h5(model):
+    """The bytes of ``model.weights.h5``: each layer's weights at ``layers/<snake_case(class)>[_k]/vars/<i>``
+    (no optimizer state)."""
     buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
+    with _h5py().File(buffer, "w") as f:
         f.create_group("vars").attrs["name"] = model.name
         root = f.create_group("layers")
         counters = {}
-        for layer, weights in zip(model.layers, model._weights_by_layer()):  # one consistent set
+        for layer, weights in zip(model._layers, model._weights_by_layer()):  # one consistent set
             base = _snake_case(type(layer).__name__)
             k = counters.get(base, 0)
             counters[base] = k + 1
@@ -695,10 +687,68 @@ def save_keras(model, path):
             group.attrs["name"] = layer.name
             for i, w in enumerate(weights):
                 group.create_dataset(str(i), data=np.asarray(w, dtype=np.float32))
-    weights = buffer.getvalue()
+    return buffer.getvalue()
 
-    with atomic_write(path, ".keras.tmp") as out:
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-            archive.writestr("metadata.json", json.dumps(metadata))
-            archive.writestr("config.json", json.dumps(config))
-            archive.writestr("model.weights.h5", weights)
+
+def save_keras_weights(model, path):
+    """``model.save_weights('m.weights.h5')``: the layers' weights in Keras 3's layout, which Keras'
+    ``load_weights`` reads (written atomically). Raises ValueError for what Keras lacks (Maxout, binary_step)."""
+    if not model.built:
+        raise ValueError("save_weights: the model is not built (give it an input shape first).")
+    _check_exportable(model)
+    weights = _weights_h5(model)
+    with atomic_write(path, ".weights.h5.tmp") as out:
+        out.write(weights)
+
+
+def load_keras_weights(model, path):
+    """``model.load_weights`` from a Keras file: a ``.weights.h5`` file (Keras 3's layout; its optimizer state is
+    not read), the weights of a ``.keras`` file, or a legacy ``.h5`` file (a whole model, or Keras 2's
+    ``save_weights``). Every shape is checked before anything is written."""
+    source = os.fspath(path)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"load_weights: no such file: {source!r}")
+    if not model.built:
+        raise ValueError("load_weights: the model is not built yet (give it an input shape, or fit/predict once).")
+    if _is_keras3_zip(source):
+        with _open_zip(source) as archive:
+            _load_zip_weights(model, archive, source)
+    else:
+        with _open_h5(source) as f:
+            _load_h5_weights(model, f, source)
+
+
+def _open_zip(source):
+    try:
+        return zipfile.ZipFile(source)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{source}: corrupt .keras zip ({e})") from None
+
+
+def _load_zip_weights(model, archive, source):
+    """The weights of a ``.keras`` zip (its ``model.weights.h5``) into the model."""
+    if "model.weights.h5" not in archive.namelist():
+        raise ValueError(f"{source}: the .keras zip has no model.weights.h5")
+    try:
+        data = archive.read("model.weights.h5")
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ValueError(f"{source}: cannot read model.weights.h5 ({e})") from None
+    try:
+        weights = _h5py().File(io.BytesIO(data), "r")
+    except OSError as e:
+        raise ValueError(f"{source}: model.weights.h5 is not a valid HDF5 file ({e})") from None
+    with weights:
+        _load_keras3_weights(model, weights, source)
+
+
+def _load_h5_weights(model, f, source):
+    """The weights of an HDF5 file into the model: a legacy model file's ``model_weights`` group, legacy weights
+    at the root (Keras 2's save_weights, very old model files), or Keras 3's ``.weights.h5`` layout."""
+    if "model_weights" in f:
+        _load_legacy_weights(model, f["model_weights"], source)
+    elif "layer_names" in f.attrs:
+        _load_legacy_weights(model, f, source)
+    elif "layers" in f:
+        _load_keras3_weights(model, f, source)
+    else:
+        raise ValueError(f"{source}: the file has no 'model_weights' group or 'layers' group: no Keras weights")
