@@ -185,6 +185,8 @@ def test_dense_called_on_an_array_builds_its_weights_and_keeps_them_in_a_model()
     with pytest.raises(ValueError, match=r"its weights have shapes \[\(4, 2\), \(2,\)\].*needs \[\(3, 2\), \(2,\)\]"):
         other.add(called)
     assert other.layers == [] and called.get_weights()[0].shape == (4, 2)  # both as they were
+    x = Input(shape=(4,))
+    assert_close(Model(x, called(x)).predict(X, verbose=0), dense_numpy(X, *called.get_weights()))
 
 
 def test_layer_calls_match_keras(keras):
@@ -341,6 +343,18 @@ def test_outputs_of_a_sequential_follow_its_training():
         extractor.compile(optimizer="adam", loss="mse")
     extractor.set_weights([np.ones((4, 6)), np.zeros(6)])  # written where the weights live
     np.testing.assert_array_equal(model.layers[0].get_weights()[0], np.ones((4, 6)))
+
+
+def test_decoder_from_a_trained_autoencoders_last_layer():
+    x = Input(shape=(4,))
+    code = layers.Dense(2, activation="relu")(x)
+    autoencoder = Model(x, layers.Dense(4)(code))
+    autoencoder.compile(optimizer="adam", loss="mse")
+    encoder = Model(x, code)
+    code_input = Input(shape=(2,))
+    decoder = Model(code_input, autoencoder.layers[-1](code_input))
+    autoencoder.fit(X, X, epochs=3, batch_size=8, verbose=0)
+    assert_close(decoder.predict(encoder.predict(X, verbose=0), verbose=0), autoencoder.predict(X, verbose=0))
 
 
 def test_a_chain_saves_as_the_sequential_of_its_layers(keras, tmp_path):

@@ -83,12 +83,18 @@ class Functional(Sequential):
         self._input_layer, self._input_shape = input_layer, input_layer.shape
         # Layers that another model holds stay there; the others become this model's.
         self._shared = [layer for layer in chain if layer._model is not None and not layer._model._holds_called_layer]
+        homes = {id(layer): layer._model for layer in chain}
         for layer in chain:
             if layer not in self._shared:
                 self._take(layer)
         self._layers = chain
         self._segments = None  # (the core they copy, [(depth, core)]) for several outputs
-        self._build()
+        try:
+            self._build()
+        except ValueError:  # e.g. too large: the layers stay where they were
+            for layer in chain:
+                layer._model = homes[id(layer)]
+            raise
 
     # ------------------------------------------------------------------ structure
     @property

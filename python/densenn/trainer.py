@@ -293,8 +293,7 @@ class Trainer:
         """``model(x)``: the outputs for one batch, as a NumPy array (inference mode)."""
         if isinstance(x, KerasTensor):
             raise ValueError(f"Calling model {self.name!r} on a symbolic tensor nests it in another model, which "
-                             "densenn does not run: call its layers on the tensor instead "
-                             "(for layer in model.layers: x = layer(x)).")
+                             "densenn does not run: call its layers (not its InputLayer) on the tensor in turn instead.")
         return self.predict_on_batch(x)
 
     def predict_on_batch(self, x):
