@@ -6,16 +6,17 @@
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=5, batch_size=32)
 """
-from . import callbacks, config, datasets, initializers, layers, losses, metrics, optimizers, regularizers, utils
+from . import (backend, callbacks, config, datasets, initializers, layers, losses, metrics, models, optimizers,
+               regularizers, utils)
 from ._core import core as _core
 from .layers import Input
+from .models import Model
 from .sequential import Sequential
-from . import models  # noqa: E402  (densenn.models.load_model, as keras.models)
 
 __version__ = "0.1.0"
-__all__ = ["Sequential", "Input", "layers", "losses", "optimizers", "metrics", "callbacks", "initializers",
-           "regularizers", "utils", "config", "datasets", "build_info", "get_include", "get_library",
-           "get_cmake_dir"]
+__all__ = ["Sequential", "Model", "Input", "layers", "models", "backend", "losses", "optimizers", "metrics",
+           "callbacks", "initializers", "regularizers", "utils", "config", "datasets", "build_info", "get_include",
+           "get_library", "get_cmake_dir"]
 
 
 def build_info():

@@ -275,7 +275,7 @@ class ModelCheckpoint(Callback):
 
     `filepath` may hold Keras' placeholders, e.g. ``'ckpt-{epoch:02d}-{val_loss:.2f}.keras'``. Models save in
     the model's formats: '.keras' (read by Keras 3) or densenn's '.dnn'; weights (``save_weights_only``) in
-    '.dnn'. (Keras 3 writes weights to '.weights.h5'.)"""
+    '.dnn' or Keras 3's '.weights.h5'."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
@@ -283,7 +283,7 @@ class ModelCheckpoint(Callback):
         self.filepath = os.fspath(filepath)
         if save_freq != "epoch":
             raise ValueError(f"ModelCheckpoint: densenn saves once per epoch (save_freq='epoch'), got {save_freq!r}")
-        suffixes = (".dnn",) if save_weights_only else (".keras", ".dnn")
+        suffixes = (".dnn", ".weights.h5") if save_weights_only else (".keras", ".dnn")
         if not self.filepath.endswith(suffixes):
             raise ValueError(f"ModelCheckpoint: with save_weights_only={save_weights_only}, the filepath must end "
                              f"in {' or '.join(map(repr, suffixes))}. Received: filepath={self.filepath}")

@@ -80,6 +80,11 @@ def prepare_x(x, input_shape, dtype, argument="x", need_rows=False):
         raise ValueError(f"{argument}: expected an array of shape (n, features), got None")
     x = numeric_array(x, argument)
     if input_shape is not None:
+        # As Keras: a missing last axis of size 1 is added ((n,) for inputs of shape (1,)), an extra one dropped.
+        if x.ndim == len(input_shape) and input_shape[-1] == 1:
+            x = x[..., np.newaxis]
+        elif x.ndim == len(input_shape) + 2 and x.shape[-1] == 1:
+            x = x[..., 0]
         expected = "(n, " + ", ".join(map(str, input_shape)) + ")"
         if x.ndim != len(input_shape) + 1:
             raise ValueError(f"{argument}: expected a {len(input_shape) + 1}-D array of shape {expected}, "

@@ -1,16 +1,17 @@
 """Layers, as in ``keras.layers``. A layer describes itself; its weights live
-in the C++ core of the model it belongs to (one flat buffer per model)."""
+in the C++ core of the model it belongs to (one flat buffer per model). Calling a layer on an array computes
+its output in the C++ core; calling it on a symbolic tensor (``Input()``'s) links a functional chain."""
 import itertools
 import re
 import warnings
 
 import numpy as np
 
-from . import initializers, regularizers
+from . import config, initializers, regularizers
 from ._core import core
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax", "Flatten",
-           "Dropout", "BatchNormalization", "Maxout"]
+           "Dropout", "BatchNormalization", "Maxout", "KerasTensor", "Variable"]
 
 _name_counters = {}
 
@@ -22,20 +23,44 @@ def unique_name(base):
     return base if k == 0 else f"{base}_{k}"
 
 
+def reset_names():
+    """Starts every default name from its base again (``backend.clear_session``)."""
+    _name_counters.clear()
+
+
 def _snake_case(name):
     """Keras' default layer names: ReLU -> re_lu, LeakyReLU -> leaky_re_lu, BatchNormalization -> batch_normalization."""
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+class ActivationFunction(str):
+    """A layer's ``activation``: the name the user gave (it compares, hashes and serialises as that string) and
+    a function of arrays, computed in the C++ core, whose ``__name__`` is Keras' (``swish`` is ``silu``)."""
+
+    _KERAS_NAMES = {"swish": "silu", "hard_swish": "hard_silu"}
+
+    def __new__(cls, name):
+        function = super().__new__(cls, name)
+        function.__name__ = cls._KERAS_NAMES.get(name, name)
+        return function
+
+    def __call__(self, x):
+        """The activation of every value of x (softmax and log_softmax over the last axis), as floatx."""
+        x = np.asarray(x)
+        rows = x.reshape(-1, x.shape[-1]) if x.ndim else x.reshape(1, 1)
+        from .sequential import call_on_array  # the sequential module imports this one
+        return call_on_array(Activation(str(self), name=self.__name__), rows).reshape(x.shape)
+
+
 def check_activation(activation, where):
-    """Validates an activation name (None means linear) and returns it."""
+    """Validates an activation name (None means linear) and returns it as an ActivationFunction."""
     if activation is None:
-        return "linear"
+        return ActivationFunction("linear")
     valid = core.activation_names()
     if not isinstance(activation, str) or activation not in valid:
         raise ValueError(f"{where}: unknown activation {activation!r}. Valid activations: {', '.join(valid)}.")
-    return activation
+    return ActivationFunction(str(activation))
 
 
 def sample_shape(shape, argument):
@@ -64,8 +89,59 @@ def _flat_features(shape, layer):
     return shape[0]
 
 
+class KerasTensor:
+    """A symbolic tensor, as ``Input()`` and layers called on one return it: a shape ``(None, *features)`` and
+    the layer call that made it, no values. A functional ``Model`` runs the chain of calls between two of them."""
+
+    def __init__(self, shape, layer, inbound):
+        self.shape = tuple(shape)
+        self.dtype = config.floatx()
+        self.name = unique_name("keras_tensor")
+        self._history = (layer, inbound)  # the layer that made it, and that layer's input (None for an Input)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(f"KerasTensor {self.name!r} is symbolic: it holds no values. Make a "
+                        "Model(inputs=..., outputs=...) and call its predict() to compute them.")
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, sparse=False, ragged=False, name={self.name}>"
+
+
+class Variable:
+    """One weight of a layer, as Keras' ``model.weights`` lists them; ``numpy()`` reads its current value from
+    the C++ core that holds it (so it follows training)."""
+
+    def __init__(self, layer, index, name, shape, trainable):
+        self._layer, self._index = layer, index
+        self.name, self.shape, self.trainable = name, tuple(shape), trainable
+        self.path = f"{layer.name}/{name}"
+
+    def numpy(self):
+        return self._layer.get_weights()[self._index]
+
+    @property
+    def value(self):
+        return self.numpy()
+
+    @property
+    def dtype(self):
+        return self._layer._model._dtype.__name__
+
+    def assign(self, value):
+        weights = self._layer.get_weights()
+        weights[self._index] = value
+        self._layer.set_weights(weights)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.numpy() if dtype is None else self.numpy().astype(dtype)
+
+    def __repr__(self):
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, value={self.numpy()}>"
+
+
 class Layer:
-    """Base class: a name, and access to the weights once the layer is in a built model."""
+    """Base class: a name, access to the weights once the layer is in a built model, and calls on arrays or on
+    symbolic tensors."""
 
     def __init__(self, name=None, **kwargs):
         if kwargs:
@@ -73,7 +149,8 @@ class Layer:
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
         self.name = name or unique_name(_snake_case(type(self).__name__))
-        self._model = None  # the Sequential that built this layer
+        self._model = None  # the model whose C++ core holds this layer's weights
+        self._input_tensor = self._output_tensor = None  # of its first call on a symbolic tensor
         self.trainable = True
 
     def _core_config(self, input_shape):
@@ -84,15 +161,69 @@ class Layer:
         """Per-sample output shape for a per-sample input shape (elementwise layers keep it)."""
         return input_shape
 
+    def _weight_names(self):
+        """(name, trainable) of each of the layer's weights, in get_weights' order (Keras' variable names)."""
+        return []
+
+    # ------------------------------------------------------------------ calls
+    def __call__(self, inputs, training=None):
+        """On an array: the layer's output for it, computed in the C++ core (the first call builds the weights,
+        as Keras does). On a symbolic tensor: the tensor of the layer's output, for a functional Model."""
+        if training:
+            raise ValueError(f"Layer {self.name!r}: densenn computes a layer called directly in inference mode, "
+                             f"got training={training!r} (fit() trains with dropout and batch statistics).")
+        if isinstance(inputs, KerasTensor):
+            return self._call_symbolic(inputs)
+        if isinstance(inputs, (list, tuple)) and any(isinstance(t, KerasTensor) for t in inputs):
+            raise ValueError(f"Layer {self.name!r}: expected one input tensor, got {len(inputs)}. densenn runs "
+                             "chains of layers, one input each (it has no merge layers such as Concatenate).")
+        from .sequential import call_on_array  # the sequential module imports this one
+        return call_on_array(self, inputs)
+
+    def _call_symbolic(self, tensor):
+        shape = tensor.shape[1:]
+        self._check_input_shape(shape)
+        self._core_config(shape)  # refuses what the layer cannot take, e.g. Dense on (None, 28, 28)
+        output = KerasTensor((None, *self._output_shape(shape)), self, tensor)
+        if self._output_tensor is None:  # Keras' layer.input/layer.output are those of the first call
+            self._input_tensor, self._output_tensor = tensor, output
+        return output
+
+    def _check_input_shape(self, shape):
+        """Refuses inputs of another shape than the one the layer's weights were built for (as Keras)."""
+        built_for = self._model._layer_input_shape(self) if self.built and self._weight_names() else None
+        if built_for is not None and tuple(shape) != built_for:
+            raise ValueError(f"Input of layer {self.name!r} is incompatible with the layer: its weights were built "
+                             f"for inputs of shape {(None, *built_for)}, got {(None, *shape)}.")
+
+    def _first_call(self, index, what):
+        model = self._model
+        if self._output_tensor is None and model is not None and model.built and not model._holds_called_layer:
+            model._symbolic_tensors()  # a Sequential calls its layers on its input tensor when asked
+        if self._output_tensor is None:
+            raise AttributeError(f"The layer {self.name} has never been called and thus has no defined {what}.")
+        return (self._input_tensor, self._output_tensor)[index]
+
+    @property
+    def input(self):
+        return self._first_call(0, "input")
+
+    @property
+    def output(self):
+        return self._first_call(1, "output")
+
+    # ------------------------------------------------------------------ weights
     @property
     def built(self):
         return self._model is not None and self._model.built
 
     @property
     def output_shape(self):
-        if not self.built:
-            raise AttributeError(f"Layer {self.name!r} has no defined output shape yet (the model is not built).")
-        return (None, *self._model._layer_output_shapes()[self._model.layers.index(self)])
+        if self.built:
+            return (None, *self._model._layer_output_shapes()[self._model._layers.index(self)])
+        if self._output_tensor is not None:
+            return self._output_tensor.shape
+        raise AttributeError(f"Layer {self.name!r} has no defined output shape yet (the model is not built).")
 
     def get_weights(self):
         return self._model._layer_weights(self) if self.built else []
@@ -104,7 +235,20 @@ class Layer:
 
     @property
     def weights(self):
-        return self.get_weights()
+        """The layer's weights as Variables (``.numpy()``, ``.shape``, ``.name``), in get_weights' order."""
+        if not self.built:
+            return []
+        shapes = self._model._layer_weight_shapes(self)
+        return [Variable(self, i, name, shape, trainable)
+                for i, ((name, trainable), shape) in enumerate(zip(self._weight_names(), shapes))]
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self.weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
 
     def count_params(self):
         return sum(int(w.size) for w in self.get_weights())
@@ -142,6 +286,10 @@ class InputLayer(Layer):
             raise ValueError("InputLayer: pass shape=(features,) (or batch_shape=(None, features)).")
         self.shape = sample_shape(shape, "InputLayer shape")
         self.batch_size = batch_size
+        self._output_tensor = KerasTensor((batch_size, *self.shape), self, None)  # what Input() returns
+
+    def __call__(self, inputs, training=None):
+        raise TypeError(f"InputLayer {self.name!r} is not called: Input(shape=...) gives a model's input tensor.")
 
     def get_config(self):
         return {"batch_shape": [self.batch_size, *self.shape], "dtype": "float32", "sparse": False,
@@ -157,8 +305,9 @@ class InputLayer(Layer):
 
 
 def Input(shape=None, batch_size=None, dtype=None, batch_shape=None, name=None):
-    """``Input(shape=(4,))``: the first item of a Sequential model, as in Keras."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name)
+    """``Input(shape=(4,))``: the symbolic input tensor of a functional model, or the first item of a Sequential
+    one, as in Keras."""
+    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, batch_shape=batch_shape, name=name).output
 
 
 def _input_shape_argument(layer, input_shape, input_dim, batch_input_shape):
@@ -231,11 +380,14 @@ class Dense(Layer):
         for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
             if getattr(self, key) is not None:
                 options.update(getattr(self, key).core_options(key))
-        return {"type": "dense", "units": self.units, "activation": self.activation, "use_bias": self.use_bias,
+        return {"type": "dense", "units": self.units, "activation": str(self.activation), "use_bias": self.use_bias,
                 "options": options, "choices": choices}
 
     def _output_shape(self, input_shape):
         return (self.units,)
+
+    def _weight_names(self):
+        return [("kernel", True), ("bias", True)][:1 + self.use_bias]
 
     @property
     def kernel(self):
@@ -246,7 +398,7 @@ class Dense(Layer):
         return self.get_weights()[1] if self.built and self.use_bias else None
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
+        return {**super().get_config(), "units": self.units, "activation": str(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
@@ -264,10 +416,10 @@ class Activation(Layer):
         self.activation = check_activation(activation, "Activation")
 
     def _core_config(self, input_shape):
-        return {"type": "activation", "activation": self.activation}
+        return {"type": "activation", "activation": str(self.activation)}
 
     def get_config(self):
-        return {**super().get_config(), "activation": self.activation}
+        return {**super().get_config(), "activation": str(self.activation)}
 
 
 class LeakyReLU(Layer):
@@ -396,6 +548,10 @@ class BatchNormalization(Layer):
                 "options": {"momentum": self.momentum, "epsilon": self.epsilon, "center": float(self.center),
                             "scale": float(self.scale)}}
 
+    def _weight_names(self):
+        return [("gamma", True)] * self.scale + [("beta", True)] * self.center + \
+            [("moving_mean", False), ("moving_variance", False)]
+
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale}
@@ -421,6 +577,9 @@ class Maxout(Layer):
     def _output_shape(self, input_shape):
         return (self.units,)
 
+    def _weight_names(self):
+        return [("kernel", True), ("bias", True)]
+
     def get_config(self):
         return {**super().get_config(), "units": self.units, "pieces": self.pieces}
 
@@ -443,3 +602,49 @@ def deserialize(config):
     if cls is None:
         raise ValueError(f"Unknown layer class {config['class_name']!r}. densenn has: {', '.join(by_name)}.")
     return cls.from_config(config.get("config", {}))
+
+
+# ---------------------------------------------------------------------------------------------- other Keras layers
+class _NotDenseLayer(Layer):
+    """A Keras layer densenn does not have: it imports, so that course code's imports run, and making one says
+    what densenn trains instead."""
+
+    _kind = ""
+
+    def __init__(self, *args, **kwargs):
+        have = ", ".join(cls.__name__ for cls in _CLASSES if cls is not InputLayer)
+        raise NotImplementedError(f"{type(self).__name__} is a {self._kind} layer: densenn trains dense networks, "
+                                  f"whose layers are {have} (and Input).")
+
+
+_NOT_DENSE = {
+    "convolution": "Conv1D Conv2D Conv3D Convolution1D Convolution2D Convolution3D Conv1DTranspose Conv2DTranspose "
+                   "Conv3DTranspose Convolution2DTranspose Convolution3DTranspose SeparableConv1D SeparableConv2D "
+                   "SeparableConvolution1D SeparableConvolution2D DepthwiseConv1D DepthwiseConv2D",
+    "pooling": "MaxPooling1D MaxPooling2D MaxPooling3D MaxPool1D MaxPool2D MaxPool3D AveragePooling1D AveragePooling2D "
+               "AveragePooling3D AvgPool1D AvgPool2D AvgPool3D GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D "
+               "GlobalMaxPool1D GlobalMaxPool2D GlobalMaxPool3D GlobalAveragePooling1D GlobalAveragePooling2D "
+               "GlobalAveragePooling3D GlobalAvgPool1D GlobalAvgPool2D GlobalAvgPool3D",
+    "recurrent": "RNN SimpleRNN GRU LSTM SimpleRNNCell GRUCell LSTMCell StackedRNNCells Bidirectional "
+                 "TimeDistributed ConvLSTM1D ConvLSTM2D ConvLSTM3D",
+    "embedding": "Embedding",
+    "reshaping": "Reshape Permute RepeatVector Cropping1D Cropping2D Cropping3D UpSampling1D UpSampling2D "
+                 "UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D",
+    "merging": "Concatenate Add Subtract Multiply Average Maximum Minimum Dot "
+               "concatenate add subtract multiply average maximum minimum dot",
+    "normalization": "LayerNormalization GroupNormalization UnitNormalization SpectralNormalization",
+    "noise": "SpatialDropout1D SpatialDropout2D SpatialDropout3D GaussianNoise GaussianDropout AlphaDropout "
+             "ActivityRegularization",
+    "attention": "Attention AdditiveAttention MultiHeadAttention GroupQueryAttention",
+    "preprocessing": "Normalization Rescaling Resizing CenterCrop TextVectorization StringLookup IntegerLookup "
+                     "CategoryEncoding Hashing Discretization RandomFlip RandomRotation RandomZoom RandomCrop "
+                     "RandomTranslation RandomContrast RandomBrightness",
+    "Python-function": "Lambda",
+    "sequence-masking": "Masking",
+    "parametric-activation": "PReLU",
+    "einsum": "EinsumDense",
+}
+for _kind, _names in _NOT_DENSE.items():
+    for _name in _names.split():
+        globals()[_name] = type(_name, (_NotDenseLayer,), {"_kind": _kind, "__module__": __name__})
+        __all__.append(_name)

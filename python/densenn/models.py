@@ -1,11 +1,15 @@
-"""``densenn.models``, as ``keras.models``: the model class and the functions that make models from files
-and JSON (the layer stack lives in sequential.py, training in trainer.py, files in the saving package)."""
+"""``densenn.models``, as ``keras.models``: the model classes and the functions that make models from files
+and JSON (the layer stack lives in sequential.py, functional chains in functional.py, training in trainer.py,
+files in the saving package)."""
 import json
 
 from . import saving
+from .functional import Functional
 from .sequential import Sequential
 
-__all__ = ["Sequential", "model_from_json", "load_model"]
+Model = Functional  # Model(inputs=..., outputs=...), as keras.Model
+
+__all__ = ["Sequential", "Model", "model_from_json", "load_model"]
 
 
 def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):

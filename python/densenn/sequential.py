@@ -8,7 +8,7 @@ import numpy as np
 from . import config, data_adapter, saving, utils
 from ._core import module_for
 from ._summary import default_line_length, format_count, format_shape, format_summary
-from .layers import InputLayer, Layer, deserialize, sample_shape, serialize, unique_name
+from .layers import InputLayer, KerasTensor, Layer, deserialize, sample_shape, serialize, unique_name
 from .saving import policy
 from .trainer import Trainer
 
@@ -36,10 +36,76 @@ def _check_model_size(input_shape, layers, specs, itemsize):
     policy.check_allocation(2 * itemsize * total, f"A model of {total} weights")
 
 
+def new_core(input_shape, layers, seed, like=None):
+    """A C++ core for this chain of layers on inputs of this per-sample shape, its weights initialised from
+    seed; of the same build and float type as the core `like` (so that the two compute the same numbers), or
+    for the current floatx."""
+    specs, shape = [], input_shape
+    for layer in layers:
+        specs.append(layer._core_config(shape))
+        shape = layer._output_shape(shape)
+    if like is not None:
+        model_class = type(like)
+    else:
+        module = module_for(max((spec.get("units", 0) for spec in specs), default=0))
+        model_class = module.SequentialF64 if config.floatx() == "float64" else module.SequentialF32
+    _check_model_size(input_shape, layers, specs, 8 if model_class.__name__.endswith("F64") else 4)
+    return model_class(int(np.prod(input_shape)), specs, seed)
+
+
+def weight_slices(core):
+    """For each layer of a core, its weights as (buffer, offset, shape): the trainable ones in the core's
+    parameter buffer, then the non-trainable ones (moving statistics) in its state buffer."""
+    offsets, slices = {"params": 0, "state": 0}, []
+    for trainable, state in zip(core.weight_shapes(), core.state_shapes()):
+        layer = []
+        for buffer, shapes in (("params", trainable), ("state", state)):
+            for shape in shapes:
+                layer.append((buffer, offsets[buffer], tuple(shape)))
+                offsets[buffer] += int(np.prod(shape))
+        slices.append(layer)
+    return slices
+
+
+def copy_weights(source, source_slices, target, target_slices):
+    """Copies weights from one core to another (slices of the same shapes, in order), read together under the
+    source's lock."""
+    copies = source.read([(b, o, int(np.prod(shape))) for b, o, shape in source_slices])
+    target.write([(b, o, c) for (b, o, _), c in zip(target_slices, copies)])
+
+
+def call_on_array(layer, x):
+    """``layer(x)`` on an array: the layer's output, computed in the C++ core with the layer's weights. A layer
+    with weights that is in no model builds them on its first call, as Keras does, in a one-layer model that
+    holds them until the layer joins a model (which takes them along)."""
+    x = data_adapter.numeric_array(x, f"Layer {layer.name!r} input")
+    if x.ndim < 2 or 0 in x.shape:
+        raise ValueError(f"Layer {layer.name!r}: expected a batch of shape (batch, features), got an array of shape "
+                         f"{x.shape}")
+    shape = tuple(int(d) for d in x.shape[1:])
+    home = layer._model
+    if home is None and layer._weight_names():
+        home = Sequential([InputLayer(shape=shape, name=f"{layer.name}_input"), layer], name=f"{layer.name}_weights")
+        home._holds_called_layer = True
+    if home is not None and not home.built:
+        raise ValueError(f"Layer {layer.name!r} belongs to model {home.name!r}, which is not built yet (it has no "
+                         "input shape), so the layer has no weights to compute with.")
+    layer._check_input_shape(shape)
+    if home is not None and home._holds_called_layer:
+        core = home._core
+    else:  # weightless, or in a model: a core for this layer alone (seed 0: its weights are copied or none)
+        core = new_core(shape, [layer], 0, like=None if home is None else home._core)
+        if home is not None:
+            copy_weights(home._core, home._weight_slices()[home._layers.index(layer)], core, weight_slices(core)[0])
+    x = data_adapter.converted(x, core.params.dtype, f"Layer {layer.name!r} input")
+    return core.predict(data_adapter.flat(x)).reshape(len(x), *layer._output_shape(shape))
+
+
 class Sequential(Trainer):
     """``Sequential([Input(shape=(784,)), Dense(100, activation='sigmoid'), Dense(10, activation='softmax')])``."""
 
     _defer_build = False  # from_config adds every layer, then builds once
+    _holds_called_layer = False  # True for the one-layer model of a layer called on arrays (call_on_array)
 
     def __init__(self, layers=None, trainable=True, name=None):
         super().__init__()
@@ -47,8 +113,11 @@ class Sequential(Trainer):
         self.trainable = trainable
         self._layers = []
         self._input_shape = None  # per-sample shape, e.g. (784,) or (28, 28), once known
+        self._input_layer = None  # the InputLayer given, or made when the symbolic tensors are first asked for
+        self._symbolic = None  # (the chain they were made for, [input tensor, each layer's output tensor])
         self._core = None
         self._core_layers = []  # the layers the current core was built for
+        self._carried = {}  # id(layer): the weights a layer called on arrays brings, written at the next build
         if layers is not None and not isinstance(layers, (list, tuple)):
             raise ValueError(f"Sequential: expected a list of layers, got {layers!r}")
         for layer in layers or []:
@@ -72,21 +141,87 @@ class Sequential(Trainer):
         shapes = self._layer_output_shapes()
         return None if shapes is None else (None, *(shapes[-1] if shapes else self._input_shape))
 
+    def get_layer(self, name=None, index=None):
+        """A layer by name, or by its index in ``layers``."""
+        if name is not None and index is not None:
+            raise ValueError(f"Provide only a layer name or a layer index. Received: index={index}, name={name}.")
+        layers = self.layers
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise ValueError(f"get_layer: index must be an integer, got {index!r}")
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only has {len(layers)} "
+                                 "layers.")
+            return layers[index]
+        if name is not None:
+            for layer in layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in layers]}.")
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
+
+    # ------------------------------------------------------------------ symbolic tensors (functional API)
+    def _symbolic_tensors(self):
+        """The model's input tensor and each layer's output tensor, made when first asked for (as Keras'
+        Sequential calls its layers on its input), so that ``Model(model.inputs, [l.output for l in
+        model.layers])`` runs the same layers."""
+        chain = (self._input_shape, [id(layer) for layer in self._layers])
+        if self._symbolic is None or self._symbolic[0] != chain:
+            if self._input_layer is None or self._input_layer.shape != self._input_shape:
+                self._input_layer = InputLayer(shape=self._input_shape)
+            tensors = [self._input_layer.output]
+            for layer in self._layers:
+                tensors.append(layer._call_symbolic(tensors[-1]))
+            self._symbolic = (chain, tensors)
+        return self._symbolic[1]
+
+    def _defined(self, what):
+        if not self.built:
+            raise AttributeError(f"Sequential model {self.name!r} has no defined {what} yet.")
+
+    @property
+    def inputs(self):
+        self._defined("inputs")
+        return [self._symbolic_tensors()[0]]
+
+    @property
+    def outputs(self):
+        self._defined("outputs")
+        return [self._symbolic_tensors()[-1]]
+
+    @property
+    def input(self):
+        return self.inputs[0]
+
+    @property
+    def output(self):
+        outputs = self.outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
     def add(self, layer):
-        """Appends a layer (or sets the input with an ``Input``/``InputLayer``)."""
+        """Appends a layer (or sets the input with an ``Input()``/``InputLayer``). A layer called on arrays before
+        brings its weights along."""
         self._refuse_while_running("Sequential.add")
+        if isinstance(layer, KerasTensor):
+            origin = layer._history[0]
+            if not isinstance(origin, InputLayer):
+                raise ValueError(f"Sequential.add: expected a layer or an Input() tensor, got the output tensor of "
+                                 f"layer {origin.name!r} (use a functional Model for tensors).")
+            layer = origin
         if isinstance(layer, InputLayer):
             if self._layers:
                 raise ValueError("Sequential.add: an InputLayer can only be the first layer of the model.")
             self._input_shape = layer.shape
+            self._input_layer = layer
             if not self._defer_build:
                 self._build()
             return
         if not isinstance(layer, Layer):
             raise ValueError(f"Sequential.add: expected a densenn layer, got {layer!r}")
-        if layer._model is not None and layer._model is not self:
+        home = layer._model
+        if home is not None and home is not self and not home._holds_called_layer:
             raise ValueError(f"Sequential.add: layer {layer.name!r} already belongs to another model.")
-        if layer._model is self:
+        if home is self:
             raise ValueError(f"Sequential.add: layer {layer.name!r} is already in this model.")
         if not self._defer_build and any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f"Sequential.add: all layers must have unique names; {layer.name!r} is taken.")
@@ -95,15 +230,22 @@ class Sequential(Trainer):
         if first_shape is not None and not self._layers and self._input_shape is None:
             self._input_shape = first_shape
         self._layers.append(layer)
-        layer._model = self
+        self._take(layer)
         if self._input_shape is not None and not self._defer_build:
             try:
                 self._build()
             except ValueError:  # the layer does not fit: the model stays as it was
                 self._layers.pop()
-                layer._model = None
+                layer._model = home
+                self._carried.pop(id(layer), None)
                 self._input_shape = previous_shape
                 raise
+
+    def _take(self, layer):
+        """Makes this model hold the layer's weights; a layer called on arrays brings the weights it has."""
+        if layer._model is not None:
+            self._carried[id(layer)] = layer._model._layer_weights(layer)
+        layer._model = self
 
     def pop(self):
         self._refuse_while_running("Sequential.pop")
@@ -148,23 +290,27 @@ class Sequential(Trainer):
         return shapes
 
     def _build(self):
-        """(Re)creates the C++ model for the current layers, keeping the weights of layers it already had."""
+        """(Re)creates the C++ model for the current layers, keeping the weights of layers it already had and
+        those that layers called on arrays bring."""
         kept = {}
         if self._core is not None:  # the slices computed once: per layer, rebuilding a deep model was cubic
             kept = {id(layer): self._read_weights(slices)
                     for layer, slices in zip(self._core_layers, self._weight_slices())}
-        specs, shape = [], self._input_shape
-        for layer in self._layers:
-            specs.append(layer._core_config(shape))
-            shape = layer._output_shape(shape)
-        _check_model_size(self._input_shape, self._layers, specs, np.dtype(config.floatx()).itemsize)
-        module = module_for(max((spec.get("units", 0) for spec in specs), default=0))
-        model_class = module.SequentialF64 if config.floatx() == "float64" else module.SequentialF32
-        self._core = model_class(int(np.prod(self._input_shape)), specs, utils.next_seed())
+        core = new_core(self._input_shape, self._layers, utils.next_seed())
+        slices_by_layer = weight_slices(core)
+        for layer, slices in zip(self._layers, slices_by_layer):  # checked before the model changes
+            carried = self._carried.get(id(layer))
+            if carried is not None and [w.shape for w in carried] != [shape for _, _, shape in slices]:
+                raise ValueError(f"Input of layer {layer.name!r} is incompatible with the layer: its weights have "
+                                 f"shapes {[w.shape for w in carried]}, this model's input to it needs "
+                                 f"{[shape for _, _, shape in slices]}.")
+        self._core = core
         self._core_layers = list(self._layers)
         self._dtype = np.float64 if config.floatx() == "float64" else np.float32
-        for layer, slices in zip(self._layers, self._weight_slices()):
-            if kept.get(id(layer)):
+        for layer, slices in zip(self._layers, slices_by_layer):
+            if id(layer) in self._carried:
+                self._write_weights(slices, self._carried.pop(id(layer)), f"Layer {layer.name!r}")
+            elif kept.get(id(layer)):
                 try:
                     self._write_weights(slices, kept[id(layer)], f"Layer {layer.name!r}")
                 except ValueError:  # its input width changed: it keeps the fresh weights
@@ -180,17 +326,7 @@ class Sequential(Trainer):
 
     # ------------------------------------------------------------------ weights
     def _weight_slices(self):
-        """For each layer, its weights as (buffer, offset, shape): the trainable ones in the core's
-        parameter buffer, then the non-trainable ones (moving statistics) in its state buffer."""
-        offsets, slices = {"params": 0, "state": 0}, []
-        for trainable, state in zip(self._core.weight_shapes(), self._core.state_shapes()):
-            layer = []
-            for buffer, shapes in (("params", trainable), ("state", state)):
-                for shape in shapes:
-                    layer.append((buffer, offsets[buffer], tuple(shape)))
-                    offsets[buffer] += int(np.prod(shape))
-            slices.append(layer)
-        return slices
+        return weight_slices(self._core)
 
     def _read_weights(self, slices):
         """Copies, taken together under the core's lock: never half of one training step and half of another."""
@@ -204,6 +340,13 @@ class Sequential(Trainer):
 
     def _layer_weights(self, layer):
         return self._read_weights(self._weight_slices()[self._layers.index(layer)])
+
+    def _layer_weight_shapes(self, layer):
+        return [shape for _, _, shape in self._weight_slices()[self._layers.index(layer)]]
+
+    def _layer_input_shape(self, layer):
+        i = self._layers.index(layer)
+        return self._input_shape if i == 0 else self._layer_output_shapes()[i - 1]
 
     def _set_layer_weights(self, layer, weights):
         self._write_weights(self._weight_slices()[self._layers.index(layer)], weights, f"Layer {layer.name!r}")
@@ -234,6 +377,21 @@ class Sequential(Trainer):
         flat = iter(self._read_weights([s for layer in slices for s in layer]))
         return [[next(flat) for _ in layer] for layer in slices]
 
+    @property
+    def weights(self):
+        """Every layer's weights as Variables (``.numpy()``, ``.shape``, ``.name``), in get_weights' order."""
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self._layers for w in layer.trainable_weights] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
     def set_weights(self, weights):
         if self._core is None:
             raise ValueError("set_weights: the model is not built yet (give it an input shape first).")
@@ -257,7 +415,7 @@ class Sequential(Trainer):
         if self._core is not None:
             counts = [sum(int(np.prod(s)) for s in trainable + state)
                       for trainable, state in zip(self._core.weight_shapes(), self._core.state_shapes())]
-        rows = []
+        rows = self._summary_input_rows()
         for i, layer in enumerate(self._layers):
             shape = (None, *shapes[i]) if shapes is not None else None
             params = format_count(counts[i]) if counts is not None else "0 (unbuilt)"
@@ -275,6 +433,9 @@ class Sequential(Trainer):
             optimizer_params=optimizer_params, line_length=line_length or default_line_length(),
         )
         (print_fn or print)(text)
+
+    def _summary_input_rows(self):
+        return []  # Keras lists a Sequential model's layers without its InputLayer
 
     def get_config(self):
         """The architecture as Keras 3 describes a Sequential model (an InputLayer first when the input
@@ -347,12 +508,14 @@ class Sequential(Trainer):
         saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath, overwrite=True):
-        """Saves the weights (and moving statistics) to a '.dnn' file."""
+        """Saves the weights (and moving statistics) to a '.dnn' file, or to a Keras 3 '.weights.h5' file that
+        Keras' load_weights reads."""
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):
-        """Loads weights saved by save_weights (or save) into this model; shapes must match."""
+        """Loads weights into this model (shapes must match): from a '.dnn' file written by save_weights or save,
+        from Keras' '.weights.h5' and '.keras' files, or from a legacy Keras '.h5' file."""
         saving.load_weights(self, filepath)
 
     def __repr__(self):
-        return f"<Sequential name={self.name}, built={self.built}>"
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

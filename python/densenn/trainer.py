@@ -8,6 +8,7 @@ import numpy as np
 
 from . import config, data_adapter, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
+from .layers import KerasTensor
 
 # How long the C++ loop runs between returns to Python: long enough that
 # Python's share is negligible, short enough for a live bar. (Ctrl-C does not
@@ -239,7 +240,8 @@ class Trainer:
         return self._result(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
-        """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs)."""
+        """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs) (a list of them for a
+        functional model with several outputs)."""
         batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
         verbose = data_adapter.verbose_level(verbose)
         if not verbose and callbacks is None:
@@ -257,13 +259,13 @@ class Trainer:
             parts = []
             for step in range(steps):
                 cbs.on_predict_batch_begin(step, {})
-                parts.append(self._core.predict(x[step * batch_size:(step + 1) * batch_size]))
-                cbs.on_predict_batch_end(step, {"outputs": parts[-1]})
-            out = np.concatenate(parts) if parts else self._core.predict(x)
+                parts.append(self._forward(x[step * batch_size:(step + 1) * batch_size]))
+                cbs.on_predict_batch_end(step, {"outputs": self._shaped(parts[-1])})
+            outs = [np.concatenate(output) for output in zip(*parts)] if parts else self._forward(x)
         else:
-            out = self._core.predict(x)
+            outs = self._forward(x)
         cbs.on_predict_end({})
-        out = out.reshape(len(out), *self.output_shape[1:])
+        out = self._shaped(outs)
         if verbose:
             progress = ProgbarLogger(verbose)
             progress.start(max(1, steps))
@@ -300,6 +302,9 @@ class Trainer:
 
     def __call__(self, x, training=False):
         """``model(x)``: the outputs for one batch, as a NumPy array (inference mode)."""
+        if isinstance(x, KerasTensor):
+            raise ValueError(f"Calling model {self.name!r} on a symbolic tensor nests it in another model, which "
+                             "densenn does not run: call its layers (not its InputLayer) on the tensor in turn instead.")
         return self.predict_on_batch(x)
 
     def predict_on_batch(self, x):
@@ -308,8 +313,20 @@ class Trainer:
             return out
         x = self._prepare_x(x)
         self._ensure_built(x)
-        x = data_adapter.flat(x)
-        return self._core.predict(x).reshape(len(x), *self.output_shape[1:])
+        return self._shaped(self._forward(data_adapter.flat(x)))
+
+    def _forward(self, x):
+        """The model's outputs for rows of shape (n, features), one (n, width) array per output."""
+        return [self._core.predict(x)]
+
+    def _output_shapes(self):
+        return [self.output_shape]
+
+    def _shaped(self, outputs):
+        """The outputs as predict returns them: each of shape (n, *output shape); one array, or a list of them
+        for a model with several outputs."""
+        shaped = [out.reshape(len(out), *shape[1:]) for out, shape in zip(outputs, self._output_shapes())]
+        return shaped[0] if len(shaped) == 1 else shaped
 
     def _predict_ready(self, x, max_rows):
         """The outputs for one batch of at most max_rows rows that needs no conversion or reshaping, straight from

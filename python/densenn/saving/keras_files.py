@@ -1,6 +1,7 @@
 """Keras interchange: read Keras 3 ``.keras`` files and legacy ``.h5`` files (Keras 2 and Keras 3's
 ``save_format='h5'``) into a densenn ``Sequential``, and write ``.keras`` files that ``keras.models.load_model``
-reads.
+reads; weights alone to and from Keras 3 ``.weights.h5`` files (``model.weights.h5``'s layout), and from
+``.keras`` and legacy ``.h5`` files.
 
 Reading never executes code: the architecture is JSON, the weights are HDF5 datasets read with h5py (no pickle,
 no Lambda layers, no custom objects). Only Sequential models of densenn's layers are accepted (InputLayer, Dense,
@@ -36,7 +37,8 @@ from .._core import core
 from . import policy
 from .atomic import atomic_write
 
-__all__ = ["load_keras", "save_keras", "compile_from_keras_config", "read_keras_config"]
+__all__ = ["load_keras", "save_keras", "save_keras_weights", "load_keras_weights", "compile_from_keras_config",
+           "read_keras_config"]
 
 _KERAS_VERSION_WRITTEN = "3.15.1"  # the layout save_keras writes (read back by Keras 3.x)
 _SUPPORTED = ("InputLayer", "Dense", "Activation", "Dropout", "BatchNormalization", "LeakyReLU", "ELU", "ReLU",
@@ -317,7 +319,7 @@ def _model(name, input_shape, layers, weights):
     model._build()
     for layer, arrays in zip(layers, weights):
         if arrays:
-            layer.set_weights(arrays)
+            model._set_layer_weights(layer, arrays)
     return model
 
 
@@ -529,34 +531,50 @@ def load_keras(path, compile=True):
     policy.regular_file_size(source, "load_model")
     try:
         model, compile_config = _read_keras(source)
-    except (KeyError, IndexError, TypeError, AttributeError, OverflowError, RuntimeError, OSError,
-            zipfile.BadZipFile, UnicodeDecodeError, RecursionError) as e:  # a damaged or crafted file's structure
+    except _DAMAGED as e:
         raise ValueError(f"{source}: not a readable Keras model file ({type(e).__name__}: {e})") from None
     if compile and compile_config:
         compile_from_keras_config(model, compile_config)
     return model
 
 
+# What a damaged or crafted file's structure raises from zipfile, h5py and the JSON it holds.
+_DAMAGED = (KeyError, IndexError, TypeError, AttributeError, OverflowError, RuntimeError, OSError, zipfile.BadZipFile,
+            UnicodeDecodeError, RecursionError)
+
+
+def _zip_weights(archive, layers, shapes, source):
+    """Each layer's weights from a ``.keras`` zip's ``model.weights.h5``, its size bounded by the shapes."""
+    if "model.weights.h5" not in archive.namelist():
+        raise ValueError(f"{source}: the .keras zip has no model.weights.h5")
+    data = policy.read_zip_member(archive, "model.weights.h5", _weights_file_limit(shapes), source)
+    with _open_h5(source, data) as weights_file:
+        return _keras3_weights(layers, shapes, weights_file, source)
+
+
+def _h5_weights(f, layers, shapes, source):
+    """Each layer's weights from an HDF5 file: a legacy model file's ``model_weights`` group, legacy weights at the
+    root (Keras 2's save_weights, very old model files), or Keras 3's ``.weights.h5`` layout."""
+    if "model_weights" in f:
+        return _legacy_weights(layers, shapes, f["model_weights"], source)
+    if "layer_names" in f.attrs:
+        return _legacy_weights(layers, shapes, f, source)
+    if "layers" in f:
+        return _keras3_weights(layers, shapes, f, source)
+    raise ValueError(f"{source}: the file has no 'model_weights' group or 'layers' group: no Keras weights")
+
+
 def _read_keras(source):
     if zipfile.is_zipfile(source):
         with _open_zip(source) as archive:
-            config, compile_config, keras2, names = _zip_configs(archive, source)
+            config, compile_config, keras2, _ = _zip_configs(archive, source)
             name, input_shape, layers, shapes = _checked_stack(config, keras2, source)
-            if "model.weights.h5" not in names:
-                raise ValueError(f"{source}: the .keras zip has no model.weights.h5")
-            data = policy.read_zip_member(archive, "model.weights.h5", _weights_file_limit(shapes), source)
-            with _open_h5(source, data) as weights_file:
-                weights = _keras3_weights(layers, shapes, weights_file, source)
+            weights = _zip_weights(archive, layers, shapes, source)
     else:
         with _open_h5(source) as f:
             config, compile_config, keras2 = _h5_configs(f, source)
             name, input_shape, layers, shapes = _checked_stack(config, keras2, source)
-            if "model_weights" in f:
-                weights = _legacy_weights(layers, shapes, f["model_weights"], source)
-            elif "layer_names" in f.attrs:  # weights at the root (very old files)
-                weights = _legacy_weights(layers, shapes, f, source)
-            else:
-                raise ValueError(f"{source}: the file has no 'model_weights' group")
+            weights = _h5_weights(f, layers, shapes, source)
     return _model(name, input_shape, layers, weights), compile_config
 
 
@@ -715,7 +733,7 @@ def _compile_config(model):
 
 def _check_exportable(model):
     keras_activations = set(core.activation_names()) - {"binary_step"}
-    for layer in model.layers:
+    for layer in model._layers:
         if isinstance(layer, layers_module.Maxout):
             raise ValueError(f"Layer {layer.name!r} (Maxout) cannot be saved in Keras format: Keras has no Maxout "
                              "layer. Save in densenn's native format instead.")
@@ -737,7 +755,6 @@ def save_keras(model, path):
     if not model.built:
         raise ValueError("save_keras: the model is not built (give it an input shape first).")
     _check_exportable(model)
-    h5py = _h5py()
     path = os.fspath(path)
     config = {"module": "keras", "class_name": "Sequential", "config": model.get_config(), "registered_name": None,
               "build_config": {"input_shape": [None, *model._input_shape]}}
@@ -746,12 +763,23 @@ def save_keras(model, path):
     metadata = {"keras_version": _KERAS_VERSION_WRITTEN,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
 
+    weights = _weights_h5(model)
+    with atomic_write(path, ".keras.tmp") as out:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr("metadata.json", json.dumps(metadata))
+            archive.writestr("config.json", json.dumps(config))
+            archive.writestr("model.weights.h5", weights)
+
+
+def _weights_h5(model):
+    """The bytes of ``model.weights.h5``: each layer's weights at ``layers/<snake_case(class)>[_k]/vars/<i>``
+    (no optimizer state)."""
     buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
+    with _h5py().File(buffer, "w") as f:
         f.create_group("vars").attrs["name"] = model.name
         root = f.create_group("layers")
         counters = {}
-        for layer, weights in zip(model.layers, model._weights_by_layer()):  # one consistent set
+        for layer, weights in zip(model._layers, model._weights_by_layer()):  # one consistent set
             base = _snake_case(type(layer).__name__)
             k = counters.get(base, 0)
             counters[base] = k + 1
@@ -759,10 +787,39 @@ def save_keras(model, path):
             group.attrs["name"] = layer.name
             for i, w in enumerate(weights):
                 group.create_dataset(str(i), data=np.asarray(w, dtype=np.float32))
-    weights = buffer.getvalue()
+    return buffer.getvalue()
 
-    with atomic_write(path, ".keras.tmp") as out:
-        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-            archive.writestr("metadata.json", json.dumps(metadata))
-            archive.writestr("config.json", json.dumps(config))
-            archive.writestr("model.weights.h5", weights)
+
+def save_keras_weights(model, path):
+    """``model.save_weights('m.weights.h5')``: the layers' weights in Keras 3's layout, which Keras'
+    ``load_weights`` reads (written atomically). Raises ValueError for what Keras lacks (Maxout, binary_step)."""
+    if not model.built:
+        raise ValueError("save_weights: the model is not built (give it an input shape first).")
+    _check_exportable(model)
+    weights = _weights_h5(model)
+    with atomic_write(path, ".weights.h5.tmp") as out:
+        out.write(weights)
+
+
+def load_keras_weights(model, path):
+    """``model.load_weights`` from a Keras file: a ``.weights.h5`` file (Keras 3's layout; its optimizer state is
+    not read), the weights of a ``.keras`` file, or a legacy ``.h5`` file (a whole model, or Keras 2's
+    ``save_weights``), read under the loading policy. Every shape is checked before anything is written."""
+    source = policy.checked_path(path, "load_weights")
+    policy.regular_file_size(source, "load_weights")
+    if not model.built:
+        raise ValueError("load_weights: the model is not built yet (give it an input shape, or fit/predict once).")
+    layers = model._layers
+    shapes = [model._layer_weight_shapes(layer) for layer in layers]
+    try:
+        if zipfile.is_zipfile(source):
+            with _open_zip(source) as archive:
+                weights = _zip_weights(archive, layers, shapes, source)
+        else:
+            with _open_h5(source) as f:
+                weights = _h5_weights(f, layers, shapes, source)
+    except _DAMAGED as e:
+        raise ValueError(f"{source}: not a readable Keras weights file ({type(e).__name__}: {e})") from None
+    for layer, arrays in zip(layers, weights):
+        if arrays:
+            model._set_layer_weights(layer, arrays)

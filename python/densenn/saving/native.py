@@ -7,7 +7,8 @@ the optimizer's state, so that training resumes exactly. The C++ core reads and 
 implementation, also used by the embedded runtime); docs/model-format.md describes the layout.
 
 - ``model.save('m.dnn', include_optimizer=True)`` / ``densenn.models.load_model('m.dnn', compile=True)``
-- ``model.save_weights('w.dnn')`` / ``model.load_weights('w.dnn')``: the weights alone.
+- ``model.save_weights('w.dnn')`` / ``model.load_weights('w.dnn')``: the weights alone (``'.weights.h5'``
+  paths go to Keras 3's weights format, and load_weights also reads Keras' ``.keras`` and legacy ``.h5`` files).
 
 Loading never executes code from the file, checks every size before allocating, and refuses unknown format
 versions, unknown layers and corrupted files with a :class:`ModelFileError` (a ``ValueError``). Saving is
@@ -28,6 +29,7 @@ from . import keras_files, policy
 __all__ = ["ModelFileError", "save_model", "load_model", "save_weights", "load_weights", "NATIVE_SUFFIX"]
 
 NATIVE_SUFFIX = ".dnn"
+KERAS_WEIGHTS_SUFFIX = ".weights.h5"
 _FORMAT = "densenn"
 
 
@@ -257,14 +259,19 @@ def _weights_layout(model):
 
 
 def save_weights(model, filepath, overwrite=True, **faults):
-    """``model.save_weights``: every layer's weights (and moving statistics) in the native format."""
+    """``model.save_weights``: every layer's weights (and moving statistics) in the native format, or in Keras 3's
+    for a path ending in '.weights.h5'."""
     path = policy.checked_path(filepath, "save_weights")
-    if _is_keras_path(path):
-        raise _no_keras(path, "save_weights")
-    _require_native(path, "save_weights")
+    if not path.endswith((NATIVE_SUFFIX, KERAS_WEIGHTS_SUFFIX)):
+        raise ValueError(f"save_weights: the file name must end in '{NATIVE_SUFFIX}' (densenn's native format) or "
+                         f"'{KERAS_WEIGHTS_SUFFIX}' (Keras 3's weights format), got {path!r}.")
     _require_built(model, "save_weights")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save_weights: {path!r} exists and overwrite=False.")
+    if path.endswith(KERAS_WEIGHTS_SUFFIX):
+        if faults:
+            raise TypeError(f"save_weights: {sorted(faults)} test the '{NATIVE_SUFFIX}' writer only.")
+        return keras_files.save_keras_weights(model, path)
     c = model._core
     params, state = c.read([("params", 0, c.params.size), ("state", 0, c.state.size)])  # one consistent state
     meta = {"format": _FORMAT, "kind": "weights", "densenn_version": _version(), "layers": _weights_layout(model)}
@@ -276,11 +283,12 @@ def save_weights(model, filepath, overwrite=True, **faults):
 
 
 def load_weights(model, filepath):
-    """``model.load_weights``: weights saved by save_weights (or save) into a model of the same architecture;
-    every shape is checked before anything is written."""
+    """``model.load_weights``: weights saved by save_weights (or save) into a model of the same architecture,
+    or from a Keras '.weights.h5', '.keras' or legacy '.h5' file; every shape is checked before anything is
+    written."""
     path = policy.checked_path(filepath, "load_weights")
     if _is_keras_path(path):
-        raise _no_keras(path, "load_weights")
+        return keras_files.load_keras_weights(model, path)
     _require_built(model, "load_weights")
     data, meta = _read(path, "load_weights")
     ours = _weights_layout(model)

@@ -128,7 +128,7 @@ def _export_graph(model, g):
     """Adds the model's layers to g; returns the name of the final tensor and its per-sample shape."""
     x, shape = "input", tuple(model._input_shape)
     by_layer = model._weights_by_layer()  # one consistent set, also while another thread trains
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(model._layers):
         layer_weights = by_layer[i] if i < len(by_layer) else []
         where = f"Layer {layer.name!r} ({type(layer).__name__})"
         weights = [np.asarray(w, dtype=np.float32) for w in layer_weights]
