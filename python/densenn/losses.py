@@ -4,7 +4,7 @@ Every Keras 3 loss for dense outputs, with Keras' names, constructor arguments a
 'sum_over_batch_size' reduction.  The training maths runs in the C++ core; calling a loss
 object directly (``loss(y_true, y_pred)``) or one of the loss functions
 (``losses.mean_squared_error(y_true, y_pred)``, per-sample values) evaluates the same Keras
-formula in NumPy (``densenn.reference``).
+formula in NumPy (``densenn.benchmark.reference``).
 """
 import numpy as np
 

@@ -1,5 +1,6 @@
 """The measurements (jobs) a runner's child process makes, and the parent's side: starting that process with
 its thread count, and waiting for the machine to be quiet (the package docstring says why)."""
+import importlib.util
 import json
 import os
 import resource
@@ -10,7 +11,7 @@ import time
 
 import numpy as np
 
-from .runners import RUNNER_CLASSES, runner_available
+from .runners import RUNNER_CLASSES
 from .workloads import PREDICT_NET, WORKLOADS, keras_loss, synthetic, workload_data
 
 # ----------------------------------------------------------------------------- jobs (in the child)
@@ -155,8 +156,10 @@ def spawn(runner, jobs, threads=None, timeout=3600):
     if threads is not None:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)
-    if runner == "keras" and "KERAS_BACKEND" not in env and runner_available("torch"):
-        env["KERAS_BACKEND"] = "torch"
+    if runner == "keras" and "KERAS_BACKEND" not in env:  # an installed backend, not whatever keras.json names
+        backend = next((b for b in ("torch", "jax", "tensorflow") if importlib.util.find_spec(b)), None)
+        if backend:
+            env["KERAS_BACKEND"] = backend
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     cmd = [sys.executable, "-m", "densenn.benchmark", "--child", runner, json.dumps(jobs)]
     busy0, used0, t0 = _cpu_busy_s(), resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
