@@ -401,3 +401,40 @@ def test_keras_layer_names_import_and_say_what_densenn_trains():
                                                       r"networks, whose layers are Dense, Activation, .*Maxout"):
             cls(32)
     assert issubclass(Convolution2D, layers.Layer)
+
+
+@pytest.mark.parametrize("name, y_true, y_pred", [
+    ("binary_accuracy", [[1], [0], [1], [0]], [[0.9], [0.8], [0.2], [0.1]]),
+    ("categorical_accuracy", np.eye(3), [[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.1, 0.2, 0.7]]),
+    ("sparse_categorical_accuracy", [[0], [2], [1]], [[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.1, 0.7, 0.2]]),
+    ("top_k_categorical_accuracy", np.eye(3)[[2, 0, 1]], [[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.3, 0.3, 0.4]]),
+    ("mean_squared_error", [[1.0, 2.0], [0.5, -1.0]], [[0.0, 0.0], [0.5, 1.0]]),
+    ("mean_absolute_error", [[1.0, 2.0], [0.5, -1.0]], [[0.0, 0.0], [0.5, 1.0]]),
+])
+def test_metric_functions_give_keras_per_sample_values(keras, name, y_true, y_pred):
+    y_true, y_pred = np.asarray(y_true, np.float32), np.asarray(y_pred, np.float32)
+    ours = getattr(densenn.metrics, name)(y_true, y_pred)
+    theirs = np.asarray(getattr(keras.metrics, name)(y_true, y_pred))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_metric_functions_in_compile_log_as_keras(keras):
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    y = (x[:, :1] > 0).astype(np.float32)
+    ours = densenn.Sequential([densenn.Input(shape=(3,)), densenn.layers.Dense(1, activation="sigmoid")])
+    theirs = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1, activation="sigmoid")])
+    theirs.set_weights(ours.get_weights())
+    for model, m in ((ours, densenn.metrics), (theirs, keras.metrics)):
+        model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=[m.binary_accuracy, m.mean_squared_error])
+    a = ours.evaluate(x, y, verbose=0, return_dict=True)
+    b = theirs.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(a) == set(b) == {"loss", "binary_accuracy", "mean_squared_error"}
+    for key in a:
+        assert a[key] == pytest.approx(b[key], rel=1e-5), key
+
+
+def test_legacy_optimizers_explain_as_keras_3():
+    for name in ("Adam", "SGD", "RMSprop", "Adagrad"):
+        with pytest.raises(ImportError, match=rf"not supported in Keras 3.*densenn\.optimizers\.{name}"):
+            getattr(densenn.optimizers.legacy, name)(learning_rate=0.1)
+    from densenn.optimizers.legacy import Adam  # noqa: F401  (the import itself works, as in Keras 3)

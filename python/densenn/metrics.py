@@ -22,7 +22,8 @@ import re
 
 import numpy as np
 
-__all__ = ["Metric", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
+__all__ = ["binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "top_k_categorical_accuracy",
+           "sparse_top_k_categorical_accuracy", "mean_squared_error", "mean_absolute_error", "Metric", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
            "TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError",
            "RootMeanSquaredError", "Precision", "Recall", "AUC", "get"]
 
@@ -348,6 +349,8 @@ def get(identifier):
             return metric
     if isinstance(identifier, type) and issubclass(identifier, Metric) and identifier in _CLASSES:
         return identifier()  # keras.metrics.get instantiates a class
+    if getattr(identifier, "_metric_class", None) is not None:  # keras.metrics.binary_accuracy and friends
+        return identifier._metric_class(name=identifier.__name__)
     valid = ", ".join(_VALID_NAMES) + " (or their class names, e.g. 'AUC')"
     if callable(identifier) and not isinstance(identifier, type):
         raise ValueError(f"Unknown metric {identifier!r}: densenn computes metrics in its C++ core, so custom "
@@ -368,6 +371,58 @@ class CompiledMetric:
 
     def __repr__(self):
         return f"CompiledMetric({self.metric!r}, name={self.name!r}, weighted={self.weighted})"
+
+
+def _per_sample(metric, y_true, y_pred):
+    """A metric's value for each sample (row), computed by the C++ core: a model without layers, so that its
+    input is the prediction, evaluated row by row."""
+    from ._core import core
+    from .data_adapter import converted, numeric_array
+    y_pred = converted(numeric_array(y_pred, "y_pred"), np.float64, "y_pred")
+    y_true = converted(numeric_array(y_true, "y_true"), np.float64, "y_true")
+    if y_pred.ndim == 1:
+        y_pred = y_pred.reshape(-1, 1)
+    if y_pred.ndim != 2 or len(y_true) != len(y_pred) or len(y_pred) == 0:
+        raise ValueError(f"{metric.name}: expected y_true and y_pred with the same number of rows, y_pred of shape "
+                         f"(n, outputs), got shapes {y_true.shape} and {y_pred.shape}")
+    outputs = y_pred.shape[1]
+    sparse = isinstance(metric, (SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy))
+    loss = "sparse_categorical_crossentropy" if sparse else "mse"
+    y_true = y_true.reshape(len(y_true), 1 if sparse else outputs)
+    model = core.SequentialF64(outputs, [], 0)
+    model.compile({"name": loss}, {"name": "sgd", "learning_rate": 0.0},
+                  [{**metric.core_config(outputs, loss), "weighted": False}])
+    values = np.empty(len(y_pred))
+    for i in range(len(y_pred)):
+        data_pass = model.data_pass(y_pred[i:i + 1], y_true[i:i + 1], None, 1, training=False, shuffle=False)
+        data_pass.run(1)
+        values[i] = data_pass.metrics[0]
+    return values
+
+
+def _metric_function(cls, name):
+    """Keras' function form of a metric (``keras.metrics.binary_accuracy``): called on arrays it gives each
+    sample's value; in ``compile(metrics=[...])`` it is the metric ``cls`` logged under the function's name."""
+    def function(y_true, y_pred, **kwargs):
+        metric = cls(name=name, **kwargs)
+        if cls is BinaryAccuracy:  # Keras gives it per element, the other accuracies per sample
+            shape = np.shape(y_pred)
+            return _per_sample(metric, np.reshape(y_true, (-1, 1)), np.reshape(y_pred, (-1, 1))).reshape(shape)
+        return _per_sample(metric, y_true, y_pred)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Per-sample {name}, as keras.metrics.{name}; in compile() the metric {cls.__name__}."
+    function._metric_class = cls
+    return function
+
+
+binary_accuracy = _metric_function(BinaryAccuracy, "binary_accuracy")
+categorical_accuracy = _metric_function(CategoricalAccuracy, "categorical_accuracy")
+sparse_categorical_accuracy = _metric_function(SparseCategoricalAccuracy, "sparse_categorical_accuracy")
+top_k_categorical_accuracy = _metric_function(TopKCategoricalAccuracy, "top_k_categorical_accuracy")
+sparse_top_k_categorical_accuracy = _metric_function(SparseTopKCategoricalAccuracy,
+                                                     "sparse_top_k_categorical_accuracy")
+mean_squared_error = _metric_function(MeanSquaredError, "mean_squared_error")
+mean_absolute_error = _metric_function(MeanAbsoluteError, "mean_absolute_error")
 
 
 def compile_metrics(metrics=None, weighted_metrics=None):

@@ -435,3 +435,5 @@ def get(identifier):
     if isinstance(identifier, dict):
         return deserialize(identifier)
     raise ValueError(f"Unknown optimizer {identifier!r}. Valid optimizers: {', '.join(sorted(_BY_NAME))}.")
+
+from . import legacy  # noqa: E402  (optimizers.legacy.Adam explains, as in Keras 3)
