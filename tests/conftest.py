@@ -117,7 +117,7 @@ def core_finite_differences(core, x, y, sample_weight=None, h=1e-5):
     return central_differences(lambda: core.compute_gradients(x, y, sample_weight)[0], [core.params], h)[0]
 
 
-def run_child(code, *args, timeout=60, memory_mb=3072):
+def run_child(code, *args, timeout=60, memory_mb=3072, input=None):
     """Runs Python `code` in a fresh interpreter with its address space capped at memory_mb and a time limit:
     a case that hangs or allocates without bound fails its test instead of the machine. Returns the
     CompletedProcess (text)."""
@@ -126,4 +126,4 @@ def run_child(code, *args, timeout=60, memory_mb=3072):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, preexec_fn=cap, env=env)
+                          text=True, timeout=timeout, preexec_fn=cap, env=env, input=input)

@@ -24,8 +24,10 @@ import json
 import math
 import os
 import re
+import struct
 import warnings
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -531,16 +533,16 @@ def load_keras(path, compile=True):
     policy.regular_file_size(source, "load_model")
     try:
         model, compile_config = _read_keras(source)
+        if compile and compile_config:
+            compile_from_keras_config(model, compile_config)
     except _DAMAGED as e:
         raise ValueError(f"{source}: not a readable Keras model file ({type(e).__name__}: {e})") from None
-    if compile and compile_config:
-        compile_from_keras_config(model, compile_config)
     return model
 
 
 # What a damaged or crafted file's structure raises from zipfile, h5py and the JSON it holds.
-_DAMAGED = (KeyError, IndexError, TypeError, AttributeError, OverflowError, RuntimeError, OSError, zipfile.BadZipFile,
-            UnicodeDecodeError, RecursionError)
+_DAMAGED = (KeyError, IndexError, TypeError, AttributeError, OverflowError, RuntimeError, OSError, EOFError,
+            NotImplementedError, struct.error, zlib.error, zipfile.BadZipFile, UnicodeDecodeError, RecursionError)
 
 
 def _zip_weights(archive, layers, shapes, source):
