@@ -83,7 +83,7 @@ class reuters:  # noqa: N801
         rng = np.random.default_rng(seed)
         weights = 1.0 / np.arange(1, reuters.num_classes + 1) ** 1.1  # a few big topics, many small ones
         labels = rng.choice(reuters.num_classes, size=reuters.n_train + reuters.n_test, p=weights / weights.sum())
-        data = _sequences(rng, labels, reuters.num_classes, num_words, topic_words=25, topic_share=0.15)
+        data = _sequences(rng, labels, reuters.num_classes, num_words, topic_words=25, topic_share=0.45)
         labels = labels.astype(np.int64)
         n = reuters.n_train
         return (data[:n], labels[:n]), (data[n:], labels[n:])
