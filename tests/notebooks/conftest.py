@@ -13,6 +13,7 @@ with the shapes, dtypes and value ranges of the originals, with a learnable sign
 Each run gets a fresh namespace, a fresh working directory (notebooks write checkpoints and plots), the same
 seed for both frameworks (``utils.set_random_seed``), and Matplotlib's non-interactive backend.
 """
+import ast
 import contextlib
 import io
 import os
@@ -82,8 +83,9 @@ def _keras_data(keras):
 
 class NotebookRun(dict):
     """The namespace a run left behind (its variables), with ``.framework``, ``.output`` (what it printed),
-    ``.seconds`` and ``.cells``: for each titled cell (``# %% title``), the variables as that cell left them
-    (a later cell may rebind ``history`` or ``model``)."""
+    ``.seconds``, and for each titled cell (``# %% title``): ``.cells[title]``, the variables as that cell left
+    them (a later cell may rebind ``history`` or ``model``), and ``.out[title]``, the value of its last line when
+    that is an expression (what Jupyter shows as the cell's output)."""
 
 
 def split_cells(source):
@@ -97,6 +99,16 @@ def split_cells(source):
             title, line, start = text[4:].strip(), i + 1, i + 1
     cells.append((title, line, "".join(lines[start:])))
     return [c for c in cells if c[2].strip()]
+
+
+def _run_cell(cell, line, filename, namespace):
+    """Runs one cell as Jupyter does: returns the value of its last line when that is an expression (its Out[])."""
+    tree = ast.parse("\n" * line + cell, filename)  # blank lines ahead: tracebacks give the SOURCE's line numbers
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, filename, "exec"), namespace)
+    if last is not None:
+        return eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
+    return None
 
 
 def run_notebook(source, framework, workdir, seed=1234, name="notebook"):
@@ -118,7 +130,7 @@ def run_notebook(source, framework, workdir, seed=1234, name="notebook"):
         densenn.utils.set_random_seed(seed)
         _reset_densenn_names()
     namespace = NotebookRun(__name__="__notebook__")
-    namespace.cells = {}
+    namespace.cells, namespace.out = {}, {}
     out = io.StringIO()
     cwd = os.getcwd()
     start = time.perf_counter()
@@ -126,10 +138,10 @@ def run_notebook(source, framework, workdir, seed=1234, name="notebook"):
     try:
         with data, contextlib.redirect_stdout(out):
             for title, line, cell in split_cells(to_framework(source, framework)):
-                # blank lines ahead keep the line numbers of tracebacks those of the test file's SOURCE
-                exec(compile("\n" * line + cell, f"<{name} [{framework}]>", "exec"), namespace)
+                value = _run_cell(cell, line, f"<{name} [{framework}]>", namespace)
                 if title:
                     namespace.cells[title] = dict(namespace)
+                    namespace.out[title] = value
     finally:
         os.chdir(cwd)
         plt.close("all")
