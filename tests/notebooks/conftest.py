@@ -82,7 +82,8 @@ def _keras_data(keras):
 
 
 class NotebookRun(dict):
-    """The namespace a run left behind (its variables), with ``.framework``, ``.output`` (what it printed),
+    """The namespace a run left behind (its variables), with ``.framework``, ``.workdir`` (where it ran, with the
+    files it wrote), ``.output`` (what it printed),
     ``.seconds``, and for each titled cell (``# %% title``): ``.cells[title]``, the variables as that cell left
     them (a later cell may rebind ``history`` or ``model``), and ``.out[title]``, the value of its last line when
     that is an expression (what Jupyter shows as the cell's output)."""
@@ -147,6 +148,7 @@ def run_notebook(source, framework, workdir, seed=1234, name="notebook"):
         plt.close("all")
         sys.stdout.write(out.getvalue())  # shown by pytest when the test fails
     namespace.framework = framework
+    namespace.workdir = str(workdir)
     namespace.output = out.getvalue()
     namespace.seconds = time.perf_counter() - start
     return namespace
