@@ -86,7 +86,7 @@ class NotebookRun(dict):
     files it wrote), ``.output`` (what it printed),
     ``.seconds``, and for each titled cell (``# %% title``): ``.cells[title]``, the variables as that cell left
     them (a later cell may rebind ``history`` or ``model``), and ``.out[title]``, the value of its last line when
-    that is an expression (what Jupyter shows as the cell's output)."""
+    that is an expression (what Jupyter shows as the cell's output), and ``.printed[title]``, what it printed."""
 
 
 def split_cells(source):
@@ -131,25 +131,31 @@ def run_notebook(source, framework, workdir, seed=1234, name="notebook"):
         densenn.utils.set_random_seed(seed)
         _reset_densenn_names()
     namespace = NotebookRun(__name__="__notebook__")
-    namespace.cells, namespace.out = {}, {}
-    out = io.StringIO()
+    namespace.cells, namespace.out, namespace.printed = {}, {}, {}
+    printed = []
     cwd = os.getcwd()
     start = time.perf_counter()
     os.chdir(workdir)
     try:
-        with data, contextlib.redirect_stdout(out):
+        with data:
             for title, line, cell in split_cells(to_framework(source, framework)):
-                value = _run_cell(cell, line, f"<{name} [{framework}]>", namespace)
+                out = io.StringIO()
+                try:
+                    with contextlib.redirect_stdout(out):
+                        value = _run_cell(cell, line, f"<{name} [{framework}]>", namespace)
+                finally:
+                    printed.append(out.getvalue())
                 if title:
                     namespace.cells[title] = dict(namespace)
                     namespace.out[title] = value
+                    namespace.printed[title] = out.getvalue()
     finally:
         os.chdir(cwd)
         plt.close("all")
-        sys.stdout.write(out.getvalue())  # shown by pytest when the test fails
+        sys.stdout.write("".join(printed))  # shown by pytest when the test fails
     namespace.framework = framework
     namespace.workdir = str(workdir)
-    namespace.output = out.getvalue()
+    namespace.output = "".join(printed)
     namespace.seconds = time.perf_counter() - start
     return namespace
 
