@@ -15,9 +15,11 @@ seed for both frameworks (``utils.set_random_seed``), and Matplotlib's non-inter
 """
 import ast
 import contextlib
+import functools
 import io
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -81,6 +83,39 @@ def _keras_data(keras):
         keras_mnist.load_data = original
 
 
+@functools.lru_cache(maxsize=None)
+def _freshly_imported_densenn():
+    """The densenn modules a fresh ``import densenn`` loads (asked of a new interpreter, once)."""
+    code = "import densenn, sys; print(*sorted(m for m in sys.modules if m.split('.')[0] == 'densenn'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return frozenset(out.stdout.split())
+
+
+@contextlib.contextmanager
+def _as_if_freshly_imported():
+    """densenn's submodules that other tests imported (``densenn.models`` ...) are hidden while a notebook runs, as
+    in a new kernel: ``import densenn as keras; keras.models.Sequential`` must work on its own, not because an
+    earlier test imported ``densenn.models``. The originals are put back afterwards."""
+    fresh = _freshly_imported_densenn()
+    hidden = {n: m for n, m in sys.modules.items() if n.split(".")[0] == "densenn" and n not in fresh}
+    attributes = []
+    for name, module in hidden.items():
+        parent, _, child = name.rpartition(".")
+        owner = sys.modules.get(parent)
+        if owner is not None and getattr(owner, child, None) is module:
+            attributes.append((owner, child, module))
+    for name in hidden:
+        del sys.modules[name]
+    for owner, child, _ in attributes:
+        delattr(owner, child)
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
+        for owner, child, module in attributes:
+            setattr(owner, child, module)
+
+
 class NotebookRun(dict):
     """The namespace a run left behind (its variables), with ``.framework``, ``.workdir`` (where it ran, with the
     files it wrote), ``.output`` (what it printed),
@@ -127,7 +162,7 @@ def run_notebook(source, framework, workdir, seed=1234, name="notebook"):
             keras.backend.clear_session()  # layer names numbered from dense, dense_1 ... as in a fresh kernel
     else:
         import densenn
-        data = contextlib.nullcontext()
+        data = _as_if_freshly_imported()
         densenn.utils.set_random_seed(seed)
         _reset_densenn_names()
     namespace = NotebookRun(__name__="__notebook__")
