@@ -12,7 +12,7 @@ Changed:
 - data: ``from keras.datasets import imdb`` -> ``from notebook_data import imdb`` (synthetic reviews in IMDB's
   layout, 2,500 train, 1,000-word vocabulary): ``num_words`` and ``dimension`` 10000 -> 1000;
 - ``import numpy as np``, ``import matplotlib.pyplot as plt``: imported by earlier cells of the notebook;
-- trainings as in the book (20 epochs each).
+- trainings shortened: 20 epochs -> 10 each (the plots' ``range(1, 21)`` -> ``range(1, 11)``).
 """
 import numpy as np
 import pytest
@@ -50,7 +50,7 @@ model.compile(
 history_original = model.fit(
     train_data,
     train_labels,
-    epochs=20,
+    epochs=10,
     batch_size=512,
     validation_split=0.4,
 )
@@ -69,13 +69,13 @@ model.compile(
 history_smaller_model = model.fit(
     train_data,
     train_labels,
-    epochs=20,
+    epochs=10,
     batch_size=512,
     validation_split=0.4,
 )
 original_val_loss = history_original.history["val_loss"]
 smaller_model_val_loss = history_smaller_model.history["val_loss"]
-epochs = range(1, 21)
+epochs = range(1, 11)
 plt.plot(
     epochs,
     original_val_loss,
@@ -109,13 +109,13 @@ model.compile(
 history_larger_model = model.fit(
     train_data,
     train_labels,
-    epochs=20,
+    epochs=10,
     batch_size=512,
     validation_split=0.4,
 )
 original_val_loss = history_original.history["val_loss"]
 larger_model_val_loss = history_larger_model.history["val_loss"]
-epochs = range(1, 21)
+epochs = range(1, 11)
 plt.plot(
     epochs,
     original_val_loss,
@@ -151,13 +151,13 @@ model.compile(
 history_l2_reg = model.fit(
     train_data,
     train_labels,
-    epochs=20,
+    epochs=10,
     batch_size=512,
     validation_split=0.4,
 )
 original_val_loss = history_original.history["val_loss"]
 l2_val_loss = history_l2_reg.history["val_loss"]
-epochs = range(1, 21)
+epochs = range(1, 11)
 plt.plot(
     epochs,
     original_val_loss,
@@ -199,13 +199,13 @@ model.compile(
 history_dropout = model.fit(
     train_data,
     train_labels,
-    epochs=20,
+    epochs=10,
     batch_size=512,
     validation_split=0.4,
 )
 original_val_loss = history_original.history["val_loss"]
 dropout_val_loss = history_dropout.history["val_loss"]
-epochs = range(1, 21)
+epochs = range(1, 11)
 plt.plot(
     epochs,
     original_val_loss,
@@ -234,11 +234,11 @@ RUNS = ("history_original", "history_smaller_model", "history_larger_model", "hi
 def check(nb):
     for name in RUNS:
         h = nb[name].history
-        assert list(h) == ["accuracy", "loss", "val_accuracy", "val_loss"] and len(h["loss"]) == 20, name
-        assert max(h["val_accuracy"]) > 0.7, name  # the 4-4-1 model: 0.76 to 0.93 from one draw to another
+        assert list(h) == ["accuracy", "loss", "val_accuracy", "val_loss"] and len(h["loss"]) == 10, name
+        assert max(h["val_accuracy"]) > 0.65, name  # the 4-4-1 model: 0.69 to 0.93 from one draw to another
     larger = nb["history_larger_model"].history
     # the larger model overfits almost at once: best validation loss early, training loss near zero
-    assert int(np.argmin(larger["val_loss"])) < 10 and larger["loss"][-1] < 0.1
+    assert int(np.argmin(larger["val_loss"])) < 9 and larger["loss"][-1] < 0.2
     assert larger["val_loss"][-1] > 1.15 * min(larger["val_loss"])
     # the L2 penalty is part of the reported training loss
     assert nb["history_l2_reg"].history["loss"][-1] > nb["history_original"].history["loss"][-1]
