@@ -3,7 +3,7 @@
 (an activity penalty averaged over the batch's rows, as Keras 3 does)."""
 import numpy as np
 
-__all__ = ["serialize", "Regularizer", "L1", "L2", "L1L2", "get"]
+__all__ = ["serialize", "Regularizer", "L1", "L2", "L1L2", "l1", "l2", "l1_l2", "get"]
 
 
 def _factor(value, argument):
@@ -54,6 +54,10 @@ class L1L2(Regularizer):
 
 _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(l1=0.01, l2=0.01),  # Keras' documented l1_l2 defaults
             "L1": L1, "L2": L2, "L1L2": L1L2}
+
+
+# Keras' lower-case names of the same classes (``regularizers.l2(0.001)``).
+l1, l2, l1_l2 = L1, L2, L1L2
 
 
 def serialize(regularizer):

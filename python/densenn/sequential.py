@@ -105,6 +105,7 @@ class Sequential(Trainer):
     """``Sequential([Input(shape=(784,)), Dense(100, activation='sigmoid'), Dense(10, activation='softmax')])``."""
 
     _defer_build = False  # from_config adds every layer, then builds once
+    _called_batch_size = None  # the batch size summary() shows: set when a call on data built the model
     _holds_called_layer = False  # True for the one-layer model of a layer called on arrays (call_on_array)
 
     def __init__(self, layers=None, trainable=True, name=None):
@@ -417,7 +418,7 @@ class Sequential(Trainer):
                       for trainable, state in zip(self._core.weight_shapes(), self._core.state_shapes())]
         rows = self._summary_input_rows()
         for i, layer in enumerate(self._layers):
-            shape = (None, *shapes[i]) if shapes is not None else None
+            shape = (self._called_batch_size, *shapes[i]) if shapes is not None else None
             params = format_count(counts[i]) if counts is not None else "0 (unbuilt)"
             rows.append((layer.name, type(layer).__name__, format_shape(shape), params))
         trainable = int(self._core.params.size) if self._core is not None else 0

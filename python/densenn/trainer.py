@@ -163,7 +163,7 @@ class Trainer:
             else data_adapter.positive_int(validation_batch_size, "validation_batch_size")
         epochs = data_adapter.positive_int(epochs, "epochs", allow_zero=True)
         initial_epoch = data_adapter.positive_int(initial_epoch, "initial_epoch", allow_zero=True)
-        verbose = data_adapter.verbose_level(verbose)
+        verbose_argument, verbose = verbose, data_adapter.verbose_level(verbose)
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
                 or not 0 <= validation_split < 1:
             raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
@@ -192,7 +192,7 @@ class Trainer:
         batch_size = min(batch_size, x.shape[0])  # also keeps huge values within C++'s range
         history = History()
         steps = -(-x.shape[0] // batch_size)
-        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+        params = {"verbose": verbose_argument, "epochs": epochs, "steps": steps}  # as given, as Keras keeps it
         cbs = CallbackList([*callbacks, history], self, params)  # History last, as Keras: it sees what others add
         progress = ProgbarLogger(verbose, epochs)
         self.stop_training = False
@@ -305,6 +305,8 @@ class Trainer:
         if isinstance(x, KerasTensor):
             raise ValueError(f"Calling model {self.name!r} on a symbolic tensor nests it in another model, which "
                              "densenn does not run: call its layers (not its InputLayer) on the tensor in turn instead.")
+        if not self.built and np.ndim(x) >= 2:
+            self._called_batch_size = len(x)  # Keras builds a model first called on data for that batch size
         return self.predict_on_batch(x)
 
     def predict_on_batch(self, x):

@@ -132,16 +132,11 @@ def test_keras(run):
     check(nb, nb.workdir)
 
 
-XFAIL = pytest.mark.xfail(reason="needs the functional Model(inputs, outputs) for chains", strict=True)
-
-
-@XFAIL
 def test_densenn(run):
     nb = run("densenn")
     check(nb, nb.workdir)
 
 
-@XFAIL
 def test_densenn_matches_keras(run):
     d, k = run("densenn"), run("keras")
     assert d["test_metrics"][1] == pytest.approx(k["test_metrics"][1], abs=0.03)

@@ -79,12 +79,10 @@ def test_weights_keras(run):
     check_weights(run("keras", WEIGHTS))
 
 
-@pytest.mark.xfail(reason="needs model.weights", raises=AttributeError, strict=True)
 def test_weights_densenn(run):
     check_weights(run("densenn", WEIGHTS))
 
 
-@pytest.mark.xfail(reason="needs model.weights", raises=AttributeError, strict=True)
 def test_weights_match_keras(run):
     d, k = run("densenn", WEIGHTS), run("keras", WEIGHTS)
     assert d.output == k.output

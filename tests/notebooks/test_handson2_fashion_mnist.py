@@ -162,22 +162,11 @@ def test_keras(run):
     check(run("keras"))
 
 
-# fails today with AttributeError (no densenn.models after `import densenn`, no densenn.backend, no
-# Sequential.get_layer); any other failure is reported.
-# With both stand-ins patched in, the rest runs; two differences from Keras 3 remain to be looked at then:
-# history.params["verbose"] is 1 where Keras 3 says "auto", and clear_session() must restart layer names
-# (hidden1.name "dense").
-XFAIL = pytest.mark.xfail(reason="needs densenn.backend (keras.backend.clear_session()), model.get_layer, and "
-                                 "densenn.models imported by `import densenn` (keras.models.Sequential)",
-                          raises=AttributeError, strict=True)
 
-
-@XFAIL
 def test_densenn(run):
     check(run("densenn"))
 
 
-@XFAIL
 def test_densenn_matches_keras(run):
     d, k = run("densenn"), run("keras")
     assert d.printed["summary"] == k.printed["summary"]

@@ -89,17 +89,10 @@ def test_keras(run):
     check(run("keras"))
 
 
-XFAIL = pytest.mark.xfail(reason="needs densenn.models imported by `import densenn` (`import densenn as keras; "
-                                 "keras.models.Sequential` fails in a fresh interpreter); not among the features "
-                                 "in progress", raises=AttributeError, strict=True)
-
-
-@XFAIL
 def test_densenn(run):
     check(run("densenn"))
 
 
-@XFAIL
 def test_densenn_matches_keras(run):
     d, k = run("densenn"), run("keras")
     # SGD at 1e-3 for 20 epochs from other initial weights: test MSE within 40%

@@ -142,7 +142,6 @@ def test_layer_calls_keras(run):
     check_layer_calls(run("keras", LAYER_CALLS))
 
 
-@pytest.mark.xfail(reason="needs layer calls on arrays", strict=True)
 def test_layer_calls_densenn(run):
     check_layer_calls(run("densenn", LAYER_CALLS))
 
@@ -151,7 +150,6 @@ def test_weights_on_call_keras(run):
     assert "Number of weights after calling the model: 6" in run("keras", WEIGHTS_ON_CALL).output
 
 
-@pytest.mark.xfail(reason="needs model.weights", raises=AttributeError, strict=True)
 def test_weights_on_call_densenn(run):
     d = run("densenn", WEIGHTS_ON_CALL)
     assert "Number of weights after calling the model: 6" in d.output
