@@ -2,13 +2,13 @@
 in the C++ core of the model it belongs to (one flat buffer per model). Calling a layer on an array computes
 its output in the C++ core; calling it on a symbolic tensor (``Input()``'s) links a functional chain."""
 import itertools
-import re
 import warnings
 
 import numpy as np
 
 from . import config, initializers, regularizers
 from ._core import core
+from ._naming import to_snake_case
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax", "Flatten",
            "Dropout", "BatchNormalization", "Maxout", "KerasTensor", "Variable"]
@@ -26,12 +26,6 @@ def unique_name(base):
 def reset_names():
     """Starts every default name from its base again (``backend.clear_session``)."""
     _name_counters.clear()
-
-
-def _snake_case(name):
-    """Keras' default layer names: ReLU -> re_lu, LeakyReLU -> leaky_re_lu, BatchNormalization -> batch_normalization."""
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class ActivationFunction(str):
@@ -148,7 +142,7 @@ class Layer:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
-        self.name = name or unique_name(_snake_case(type(self).__name__))
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._model = None  # the model whose C++ core holds this layer's weights
         self._input_tensor = self._output_tensor = None  # of its first call on a symbolic tensor
         self.trainable = True

@@ -18,9 +18,10 @@ Unlike Keras, a metric's default name is not made unique across the whole proces
 """
 import math
 import numbers
-import re
 
 import numpy as np
+
+from ._naming import to_snake_case
 
 __all__ = ["binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "top_k_categorical_accuracy",
            "sparse_top_k_categorical_accuracy", "mean_squared_error", "mean_absolute_error", "Metric", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
@@ -308,13 +309,6 @@ class AUC(Metric):
         return config
 
 
-def _snake(name):
-    """keras.src.utils.naming.to_snake_case."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 _CLASSES = [Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
             SparseTopKCategoricalAccuracy, MeanAbsoluteError, MeanSquaredError, RootMeanSquaredError, Precision,
             Recall, AUC]
@@ -322,7 +316,7 @@ _CLASSES = [Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccu
 _BY_NAME = {}
 for _cls in _CLASSES:
     _BY_NAME[_cls.__name__] = _cls
-    _BY_NAME[_snake(_cls.__name__)] = _cls
+    _BY_NAME[to_snake_case(_cls.__name__)] = _cls
 _BY_NAME.update({"mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError,
                  "MAE": MeanAbsoluteError})
 del _cls

@@ -23,7 +23,6 @@ import io
 import json
 import math
 import os
-import re
 import struct
 import warnings
 import zipfile
@@ -38,6 +37,7 @@ from .. import optimizers as optimizers_module
 from .._core import core
 from . import policy
 from .atomic import atomic_write
+from .._naming import to_snake_case
 
 __all__ = ["load_keras", "save_keras", "save_keras_weights", "load_keras_weights", "compile_from_keras_config",
            "read_keras_config"]
@@ -48,13 +48,6 @@ _SUPPORTED = ("InputLayer", "Dense", "Activation", "Dropout", "BatchNormalizatio
 # Config keys every layer may carry and densenn can ignore.
 _COMMON_KEYS = {"name", "trainable", "dtype", "batch_input_shape", "batch_shape", "input_shape", "input_dim",
                 "batch_size", "autocast", "input_dtype"}
-
-
-def _snake_case(name):
-    """keras.src.utils.naming.to_snake_case: the group names of ``model.weights.h5``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _h5py():
@@ -377,7 +370,7 @@ def _keras3_weights(layers, shapes, h5file, source):
         return [[] for _ in layers]
     counters, weights = {}, []
     for layer, expected in zip(layers, shapes):
-        base = _snake_case(type(layer).__name__)
+        base = to_snake_case(type(layer).__name__)
         k = counters.get(base, 0)
         counters[base] = k + 1
         group_name = base if k == 0 else f"{base}_{k}"
@@ -782,7 +775,7 @@ def _weights_h5(model):
         root = f.create_group("layers")
         counters = {}
         for layer, weights in zip(model._layers, model._weights_by_layer()):  # one consistent set
-            base = _snake_case(type(layer).__name__)
+            base = to_snake_case(type(layer).__name__)
             k = counters.get(base, 0)
             counters[base] = k + 1
             group = root.create_group(base if k == 0 else f"{base}_{k}").create_group("vars")
