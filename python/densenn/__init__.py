@@ -6,12 +6,14 @@
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=5, batch_size=32)
 """
+from importlib.metadata import version as _version
+
 from . import callbacks, config, datasets, initializers, layers, losses, metrics, optimizers, regularizers, utils
 from ._core import core as _core
 from .layers import Input
 from .models import Sequential
 
-__version__ = "0.1.0"
+__version__ = _version("densenn")  # pyproject.toml's, as installed
 __all__ = ["Sequential", "Input", "layers", "losses", "optimizers", "metrics", "callbacks", "initializers",
            "regularizers", "utils", "config", "datasets", "build_info", "get_include", "get_library",
            "get_cmake_dir"]
