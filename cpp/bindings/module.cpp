@@ -7,7 +7,6 @@
 #include <pythread.h>
 
 #include <Eigen/Core>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <algorithm>
@@ -384,8 +383,7 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             const auto lock = model.lock_shared();
             return model.optimizer().learning_rate;
           },
-          [](Model& model, double lr) {
-            require(std::isfinite(lr) && lr >= 0, "learning_rate must be a finite number >= 0.");
+          [](Model& model, double lr) {  // (checked by the optimizer's learning_rate setter)
             py::gil_scoped_release release;
             const auto lock = model.lock_exclusive();
             model.optimizer().learning_rate = lr;
@@ -507,6 +505,23 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           py::arg("x"), py::arg("y"), py::arg("sample_weight"), py::arg("batch_size"), py::arg("training"),
           py::arg("shuffle"), py::arg("learning_rates") = std::vector<double>{},
           "A pass over (x, y) in batches: one training epoch, or an evaluation.");
+}
+
+// Each row's loss (before sample weights), computed in float64 by the core's own formulas: what a loss
+// object called from Python returns. pred is (n, k); target (n, k), or (n, 1) for integer labels.
+Array<double> loss_per_sample(const py::dict& loss, const Array<double>& pred, const Array<double>& target) {
+  const LossSpec spec = loss_spec(loss);
+  validate(spec);  // (std::invalid_argument reaches Python as ValueError, as below)
+  require(pred.ndim() == 2 && pred.shape(0) > 0 && pred.shape(1) > 0, "y_pred: expected a non-empty array (n, k).");
+  const long rows = long(pred.shape(0)), cols = long(pred.shape(1));
+  check_matrix(target, "y_true", rows, loss_target_cols(spec, cols));
+  Array<double> values(py::ssize_t{rows});
+  {
+    py::gil_scoped_release release;
+    loss_check_targets(spec, target.data(), rows, cols);
+    cpu_backend<double>().loss_per_sample(spec, pred.data(), target.data(), rows, cols, values.mutable_data());
+  }
+  return values;
 }
 
 // ---------------------------------------------------------------- model files
@@ -648,6 +663,8 @@ PYBIND11_MODULE(DENSENN_MODULE, m) {
   m.def("activation_names", &activation_names);
   m.def("loss_names", &loss_names);
   m.def("optimizer_names", &optimizer_names);
+  m.def("loss_per_sample", &loss_per_sample, py::arg("loss"), py::arg("y_pred"), py::arg("y_true"),
+        "Each row's loss (float64), as the core computes it: loss is a Loss object's core_config().");
   m.def("max_threads", [] {
 #ifdef _OPENMP
     return omp_get_max_threads();

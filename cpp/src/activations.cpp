@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "cpu_kernels.hpp"
 #include "names.hpp"
 
 namespace densenn {

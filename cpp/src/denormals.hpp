@@ -1,8 +1,8 @@
 // Subnormal floats cost 10-100x a normal operation on x86, and training
 // makes them: Adam's moments for rarely active inputs decay towards zero
-// (W2 ran 60% slower from its fourth epoch). While a guard lives, the
-// calling thread flushes them to zero (FTZ, DAZ); its previous mode is
-// restored after, so Python's own arithmetic is unaffected.
+// (a 784-64-64-10 network trained 60% slower from its fourth epoch). While a
+// guard lives, the calling thread flushes them to zero (FTZ, DAZ); its
+// previous mode is restored after, so Python's own arithmetic is unaffected.
 #pragma once
 
 #if defined(__SSE2__) || defined(__x86_64__)

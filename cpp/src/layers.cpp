@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <optional>
 #include <stdexcept>
 
@@ -57,24 +56,14 @@ void Dense<T>::initialize(Rng& rng) {
 namespace {
 
 template <class T>
-double penalty_of(const Penalty& p, const T* v, long n) {
-  if (!p.active()) return 0.0;
-  double l1 = 0, l2 = 0;
-  for (long i = 0; i < n; ++i) {
-    l1 += std::abs(double(v[i]));
-    l2 += double(v[i]) * double(v[i]);
-  }
-  return p.l1 * l1 + p.l2 * l2;
+double penalty_of(Backend<T>& be, const Penalty& p, const T* v, long n) {
+  return p.active() ? be.penalty(p.l1, p.l2, v, n) : 0.0;
 }
 
 // grad += scale * d(penalty)/dv
 template <class T>
-void add_penalty_gradient(const Penalty& p, const T* v, T* grad, long n, double scale) {
-  if (!p.active()) return;
-  for (long i = 0; i < n; ++i) {
-    const double sign = v[i] > 0 ? 1.0 : (v[i] < 0 ? -1.0 : 0.0);
-    grad[i] += T(scale * (p.l1 * sign + 2 * p.l2 * double(v[i])));
-  }
+void add_penalty_gradient(Backend<T>& be, const Penalty& p, const T* v, T* grad, long n, double scale) {
+  if (p.active()) be.add_penalty_gradient(p.l1, p.l2, v, grad, n, scale);
 }
 
 }  // namespace
@@ -85,10 +74,11 @@ bool Dense<T>::splits_by_rows() const {
 }
 
 template <class T>
-double Dense<T>::penalty(const T* y, long rows) const {
-  double total = penalty_of(options_.kernel_penalty, kernel_, in_ * out_);
-  if (bias_) total += penalty_of(options_.bias_penalty, bias_, out_);
-  if (options_.activity_penalty.active()) total += penalty_of(options_.activity_penalty, y, rows * out_) / double(rows);
+double Dense<T>::penalty(Backend<T>& be, const T* y, long rows) const {
+  double total = penalty_of(be, options_.kernel_penalty, kernel_, in_ * out_);
+  if (bias_) total += penalty_of(be, options_.bias_penalty, bias_, out_);
+  if (options_.activity_penalty.active())
+    total += penalty_of(be, options_.activity_penalty, y, rows * out_) / double(rows);
   return total;
 }
 
@@ -104,19 +94,19 @@ void Dense<T>::backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* g
                         bool grad_is_logits, T* param_grads) {
   T* dkernel = param_grads;
   T* dbias = bias_ ? param_grads + in_ * out_ : nullptr;
-  add_penalty_gradient(options_.activity_penalty, y, grad, rows * out_, 1.0 / double(rows));
+  add_penalty_gradient(be, options_.activity_penalty, y, grad, rows * out_, 1.0 / double(rows));
   if (!grad_is_logits) be.activation_backward(act_, scratch, y, grad, rows, out_);
   be.matmul(true, false, in_, out_, rows, x, grad, dkernel, false);  // dW = x^T dz
   if (dbias) be.bias_gradient(grad, dbias, rows, out_);
   if (dx) be.matmul(false, true, rows, in_, out_, grad, kernel_, dx, false);  // dx = dz W^T
-  add_penalty_gradient(options_.kernel_penalty, kernel_, dkernel, in_ * out_, 1.0);
-  if (dbias) add_penalty_gradient(options_.bias_penalty, bias_, dbias, out_, 1.0);
+  add_penalty_gradient(be, options_.kernel_penalty, kernel_, dkernel, in_ * out_, 1.0);
+  if (dbias) add_penalty_gradient(be, options_.bias_penalty, bias_, dbias, out_, 1.0);
 }
 
 template <class T>
 void ActivationLayer<T>::forward(Backend<T>& be, const T* x, T* y, T* /*scratch*/, long rows,
                                  const PassContext& /*ctx*/) {
-  std::memcpy(y, x, sizeof(T) * rows * dim_);
+  be.copy(x, y, std::size_t(rows * dim_));
   be.bias_activation_forward(act_, nullptr, y, y, rows, dim_);
 }
 
@@ -124,7 +114,7 @@ template <class T>
 void ActivationLayer<T>::backward(Backend<T>& be, const T* x, const T* y, T* /*scratch*/, T* grad, T* dx,
                                   long rows, bool grad_is_logits, T* /*param_grads*/) {
   if (!grad_is_logits) be.activation_backward(act_, x, y, grad, rows, dim_);
-  if (dx) std::memcpy(dx, grad, sizeof(T) * rows * dim_);
+  if (dx) be.copy(grad, dx, std::size_t(rows * dim_));
 }
 
 template <class T>
@@ -135,30 +125,24 @@ Dropout<T>::Dropout(long dim, double rate, std::optional<std::uint64_t> seed)
 }
 
 template <class T>
-void Dropout<T>::forward(Backend<T>& /*be*/, const T* x, T* y, T* mask, long rows, const PassContext& ctx) {
+void Dropout<T>::forward(Backend<T>& be, const T* x, T* y, T* mask, long rows, const PassContext& ctx) {
   const long n = rows * dim_;
   if (!ctx.training || rate_ == 0) {
-    std::copy(x, x + n, y);
+    be.copy(x, y, std::size_t(n));
     return;
   }
-  Rng& rng = own_rng_ ? rng_ : *ctx.rng;
-  const T keep_scale = T(1.0 / (1.0 - rate_));
-  for (long i = 0; i < n; ++i) {
-    mask[i] = rng.uniform() >= rate_ ? keep_scale : T(0);
-    y[i] = x[i] * mask[i];
-  }
+  be.dropout_forward(rate_, own_rng_ ? rng_ : *ctx.rng, x, y, mask, n);
 }
 
 template <class T>
-void Dropout<T>::backward(Backend<T>& /*be*/, const T* /*x*/, const T* /*y*/, T* mask, T* grad, T* dx, long rows,
+void Dropout<T>::backward(Backend<T>& be, const T* /*x*/, const T* /*y*/, T* mask, T* grad, T* dx, long rows,
                           bool /*grad_is_logits*/, T* /*param_grads*/) {
   if (!dx) return;
   const long n = rows * dim_;
-  if (rate_ == 0) {
-    std::copy(grad, grad + n, dx);
-    return;
-  }
-  for (long i = 0; i < n; ++i) dx[i] = grad[i] * mask[i];
+  if (rate_ == 0)
+    be.copy(grad, dx, std::size_t(n));
+  else
+    be.dropout_backward(mask, grad, dx, n);
 }
 
 template <class T>
@@ -197,76 +181,16 @@ void BatchNormalization<T>::initialize(Rng& /*rng*/) {
 }
 
 template <class T>
-void BatchNormalization<T>::forward(Backend<T>& /*be*/, const T* x, T* y, T* scratch, long rows,
-                                    const PassContext& ctx) {
-  T* x_hat = scratch;
-  T* inv_std = scratch + rows * dim_;
-  // Column j's statistics add its rows in order, as a column-by-column loop would, but the batch is read row
-  // by row (contiguous) into per-column sums.
-  const double* mean = nullptr;
-  if (ctx.training) {  // batch statistics, accumulated in double
-    column_a_.assign(std::size_t(dim_), 0.0);  // the column means
-    column_b_.assign(std::size_t(dim_), 0.0);  // the sums of squared deviations
-    double* sum = column_a_.data();
-    double* sum_sq = column_b_.data();
-    for (long r = 0; r < rows; ++r)
-      for (long j = 0; j < dim_; ++j) sum[j] += double(x[r * dim_ + j]);
-    for (long j = 0; j < dim_; ++j) sum[j] /= double(rows);
-    for (long r = 0; r < rows; ++r)
-      for (long j = 0; j < dim_; ++j) {
-        const double d = double(x[r * dim_ + j]) - sum[j];
-        sum_sq[j] += d * d;
-      }
-    for (long j = 0; j < dim_; ++j) {
-      const double variance = sum_sq[j] / double(rows);
-      moving_mean_[j] = T(double(moving_mean_[j]) * momentum_ + sum[j] * (1 - momentum_));
-      moving_variance_[j] = T(double(moving_variance_[j]) * momentum_ + variance * (1 - momentum_));
-      inv_std[j] = T(1.0 / std::sqrt(variance + epsilon_));
-    }
-    mean = sum;
-  } else {
-    for (long j = 0; j < dim_; ++j) inv_std[j] = T(1.0 / std::sqrt(double(moving_variance_[j]) + epsilon_));
-  }
-  for (long r = 0; r < rows; ++r)
-    for (long j = 0; j < dim_; ++j) {
-      const long i = r * dim_ + j;
-      const double m = mean ? mean[j] : double(moving_mean_[j]);
-      const T g = gamma_ ? gamma_[j] : T(1), b = beta_ ? beta_[j] : T(0);
-      x_hat[i] = T((double(x[i]) - m) * double(inv_std[j]));
-      y[i] = g * x_hat[i] + b;
-    }
+void BatchNormalization<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) {
+  be.batch_norm_forward(weights(), ctx.training, x, scratch, scratch + rows * dim_, y, rows);  // x_hat, 1/std
 }
 
 template <class T>
-void BatchNormalization<T>::backward(Backend<T>& /*be*/, const T* /*x*/, const T* /*y*/, T* scratch, T* grad, T* dx,
+void BatchNormalization<T>::backward(Backend<T>& be, const T* /*x*/, const T* /*y*/, T* scratch, T* grad, T* dx,
                                      long rows, bool /*grad_is_logits*/, T* param_grads) {
   T* dgamma = scale_ ? param_grads : nullptr;
   T* dbeta = center_ ? param_grads + (scale_ ? dim_ : 0) : nullptr;
-  const T* x_hat = scratch;
-  const T* inv_std = scratch + rows * dim_;
-  column_a_.assign(std::size_t(dim_), 0.0);  // sum of dy per column
-  column_b_.assign(std::size_t(dim_), 0.0);  // sum of dy * x_hat per column
-  double* sum_dy = column_a_.data();
-  double* sum_dy_xhat = column_b_.data();
-  for (long r = 0; r < rows; ++r)
-    for (long j = 0; j < dim_; ++j) {
-      sum_dy[j] += double(grad[r * dim_ + j]);
-      sum_dy_xhat[j] += double(grad[r * dim_ + j]) * double(x_hat[r * dim_ + j]);
-    }
-  for (long j = 0; j < dim_; ++j) {
-    if (dgamma) dgamma[j] = T(sum_dy_xhat[j]);
-    if (dbeta) dbeta[j] = T(sum_dy[j]);
-  }
-  if (!dx) return;
-  // Through the batch statistics: dx = g/std * (dy - mean(dy) - x_hat * mean(dy * x_hat)).
-  for (long r = 0; r < rows; ++r)
-    for (long j = 0; j < dim_; ++j) {
-      const long i = r * dim_ + j;
-      const double g = gamma_ ? double(gamma_[j]) : 1.0;
-      const double scale = g * double(inv_std[j]);
-      const double mean_dy = sum_dy[j] / double(rows), mean_dy_xhat = sum_dy_xhat[j] / double(rows);
-      dx[i] = T(scale * (double(grad[i]) - mean_dy - double(x_hat[i]) * mean_dy_xhat));
-    }
+  be.batch_norm_backward(weights(), scratch, scratch + rows * dim_, grad, dx, dgamma, dbeta, rows);
 }
 
 template <class T>
@@ -293,11 +217,7 @@ void Maxout<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows,
   T* z = scratch;
   be.matmul(false, false, rows, width, in_, x, kernel_, z, false);
   be.bias_activation_forward(ActivationSpec{}, bias_, z, z, rows, width);
-  for (long r = 0; r < rows; ++r)
-    for (long u = 0; u < units_; ++u) {
-      const T* piece = z + r * width + u * pieces_;
-      y[r * units_ + u] = *std::max_element(piece, piece + pieces_);
-    }
+  be.maxout_forward(z, y, rows, units_, pieces_);
 }
 
 template <class T>
@@ -306,14 +226,7 @@ void Maxout<T>::backward(Backend<T>& be, const T* x, const T* /*y*/, T* scratch,
   const long width = units_ * pieces_;
   const T* z = scratch;
   T* dz = scratch + rows * width;
-  // The gradient flows to the winning piece only (the first, on ties, as max_element picks).
-  std::fill(dz, dz + rows * width, T(0));
-  for (long r = 0; r < rows; ++r)
-    for (long u = 0; u < units_; ++u) {
-      const T* piece = z + r * width + u * pieces_;
-      const long best = long(std::max_element(piece, piece + pieces_) - piece);
-      dz[r * width + u * pieces_ + best] = grad[r * units_ + u];
-    }
+  be.maxout_backward(z, grad, dz, rows, units_, pieces_);  // the gradient flows to each unit's winning piece
   be.matmul(true, false, in_, width, rows, x, dz, param_grads, false);
   be.bias_gradient(dz, param_grads + in_ * width, rows, width);
   if (dx) be.matmul(false, true, rows, in_, width, dz, kernel_, dx, false);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "cpu_kernels.hpp"
 #include "names.hpp"
 
 namespace densenn {
@@ -94,8 +95,8 @@ struct Targets {
         break;
       case Loss::hinge:
       case Loss::squared_hinge: {
-        // keras/src/losses/losses.py convert_binary_labels_to_hinge: decided for
-        // the whole batch (ops.all over y_true), not per element.
+        // Keras' convert_binary_labels_to_hinge (in its losses module): decided
+        // for the whole batch (ops.all over y_true), not per element.
         bool binary = true;
         for (long i = 0; i < rows * cols && binary; ++i) binary = target[i] == T(0) || target[i] == T(1);
         if (binary) {
@@ -414,6 +415,12 @@ double loss_value(const LossSpec& l, const T* pred, const T* target, const T* w,
 }
 
 template <class T>
+void loss_per_sample(const LossSpec& l, const T* pred, const T* target, long rows, long cols, double* values) {
+  const Targets<T> t(l, target, rows, cols);
+  for (long r = 0; r < rows; ++r) values[r] = row_loss(l, t, pred + r * cols, r, cols);
+}
+
+template <class T>
 void loss_gradient(const LossSpec& l, bool fused, const T* pred, const T* target, const T* w, T* grad, long rows,
                    long cols) {
   const Targets<T> t(l, target, rows, cols);
@@ -424,6 +431,7 @@ void loss_gradient(const LossSpec& l, bool fused, const T* pred, const T* target
 #define DENSENN_INSTANTIATE(T)                                                                           \
   template void loss_check_targets<T>(const LossSpec&, const T*, long, long);                            \
   template double loss_value<T>(const LossSpec&, const T*, const T*, const T*, long, long);              \
+  template void loss_per_sample<T>(const LossSpec&, const T*, const T*, long, long, double*);            \
   template void loss_gradient<T>(const LossSpec&, bool, const T*, const T*, const T*, T*, long, long);
 DENSENN_INSTANTIATE(float)
 DENSENN_INSTANTIATE(double)

@@ -1,4 +1,4 @@
-// Keras 3's metrics (keras/src/metrics/*.py), accumulated over a pass.
+// Keras 3's metrics (keras.metrics), accumulated over a pass.
 //
 // Mean metrics (the accuracies, mae, mse, rmse) keep sum(w * value) and sum(w),
 // where value is the per-sample value (a mean over the outputs for the
@@ -14,6 +14,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "cpu_kernels.hpp"
 #include "names.hpp"
 
 namespace densenn {

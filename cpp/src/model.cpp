@@ -3,12 +3,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <stdexcept>
 #include <vector>
 
 #include "densenn/c_api.h"
 #include "densenn/model_file.hpp"
+#include "densenn/pool.hpp"
 #include "densenn/sequential.hpp"
 #include "runtime_table.hpp"
 
@@ -53,8 +53,7 @@ struct Model::Workspace::Impl {
 struct Model::Impl {
   std::unique_ptr<Sequential<float>> f;
   std::unique_ptr<Sequential<double>> d;
-  mutable std::mutex mutex;
-  mutable std::vector<std::unique_ptr<Model::Workspace::Impl>> pool;  // float64 models' (float: Sequential's)
+  Pool<Model::Workspace::Impl> pool;  // float64 models' workspaces with their conversion buffers (float: Sequential's)
   // Or the model lives in a faster instruction set's runtime (faster_runtime()), which does all the work.
   const RuntimeTable* fast = nullptr;
   dn_model* fast_model = nullptr;
@@ -162,27 +161,7 @@ void Model::predict(const float* x, long rows, float* y) const {
     impl_->f->predict(x, rows, y);
     return;
   }
-  // A float64 model: this pool holds its workspaces with their conversion buffers.
-  std::unique_ptr<Workspace::Impl> ws;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    if (!impl_->pool.empty()) {
-      ws = std::move(impl_->pool.back());
-      impl_->pool.pop_back();
-    }
-  }
-  if (!ws) ws = std::make_unique<Workspace::Impl>();  // first use by this many threads at once
-  struct Return {  // gives the workspace back to the pool, also when predict throws
-    const Impl& impl;
-    std::unique_ptr<Workspace::Impl>& ws;
-    ~Return() {
-      std::lock_guard<std::mutex> lock(impl.mutex);
-      try {
-        impl.pool.push_back(std::move(ws));
-      } catch (...) {  // out of memory for the pool's slot: drop the workspace
-      }
-    }
-  } give_back{*impl_, ws};
+  const auto ws = impl_->pool.take();
   impl_->run(*ws, x, rows, y);
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <exception>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 
 namespace densenn {
@@ -67,7 +68,7 @@ void Sequential<T>::compile(const LossSpec& loss, const OptimizerConfig& optimiz
   metrics_ = std::move(bound);
   optimizer_ = optimizer;
   optimizer_state_.assign(state_size, T(0));
-  optimizer_initialize_state(optimizer_, optimizer_state_.data(), params_.size());
+  backend_->optimizer_initialize_state(optimizer_, optimizer_state_.data(), params_.size());
   iterations_ = 0;
   // An output penalty needs the gradient w.r.t. the activation's output, which fusing skips.
   fused_ = !layers_.empty() && loss_fuses_with(loss_, layers_.back()->output_activation()) &&
@@ -113,28 +114,6 @@ const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const P
 }
 
 template <class T>
-std::unique_ptr<Workspace<T>> Sequential<T>::take_predict_workspace() const {
-  {
-    std::lock_guard<std::mutex> lock(predict_pool_mutex_);
-    if (!predict_pool_.empty()) {
-      std::unique_ptr<Workspace<T>> ws = std::move(predict_pool_.back());
-      predict_pool_.pop_back();
-      return ws;
-    }
-  }
-  return std::make_unique<Workspace<T>>();  // every pooled one is in use by a concurrent predict
-}
-
-template <class T>
-void Sequential<T>::give_back_predict_workspace(std::unique_ptr<Workspace<T>> ws) const noexcept {
-  std::lock_guard<std::mutex> lock(predict_pool_mutex_);
-  try {
-    predict_pool_.push_back(std::move(ws));
-  } catch (...) {  // no memory for the pool's slot: drop the workspace
-  }
-}
-
-template <class T>
 void Sequential<T>::predict(const T* x, long rows, T* out) const {
   if (rows <= 0) return;
   // Rows per forward pass: ~256K activation values (1 MB in float32, cache-sized), at least 256 rows, so a
@@ -153,12 +132,7 @@ void Sequential<T>::predict(const T* x, long rows, T* out) const {
   const int threads = passes > 1 ? int(std::min<long>(threads_for(work), passes)) : 1;
   const auto lock = lock_shared();
   if (threads == 1) {  // no OpenMP region: entering one, even for a team of one, cost ~0.8 us of a 2.4 us row
-    std::unique_ptr<Workspace<T>> ws = take_predict_workspace();
-    struct GiveBack {  // also when a pass throws
-      const Sequential& model;
-      std::unique_ptr<Workspace<T>>& ws;
-      ~GiveBack() { model.give_back_predict_workspace(std::move(ws)); }
-    } give_back{*this, ws};
+    const auto ws = predict_pool_.take();
     reserve_forward(*ws, pass_rows);
     predict_batches(*ws, x, rows, out, pass_rows);
     return;
@@ -168,17 +142,17 @@ void Sequential<T>::predict(const T* x, long rows, T* out) const {
 #pragma omp parallel num_threads(threads)
   {
     FlushDenormals flush;  // the team's threads too
-    std::unique_ptr<Workspace<T>> ws;
+    std::optional<typename Pool<Workspace<T>>::Lease> ws;  // this thread's, reserved for pass_rows: every pass fits
 #pragma omp for schedule(dynamic)
     for (long pass = 0; pass < passes; ++pass) {
       if (failed.load(std::memory_order_relaxed)) continue;  // (an exception must not leave the loop)
       try {
         if (!ws) {
-          ws = take_predict_workspace();
-          reserve_forward(*ws, pass_rows);
+          ws.emplace(predict_pool_.take());
+          reserve_forward(**ws, pass_rows);
         }
         const long start = pass * pass_rows;
-        predict_batches(*ws, x + start * input_dim_, std::min(pass_rows, rows - start), out + start * output_dim(),
+        predict_batches(**ws, x + start * input_dim_, std::min(pass_rows, rows - start), out + start * output_dim(),
                         pass_rows);
       } catch (...) {  // e.g. Interrupted, which only the calling thread's interruption points throw
 #pragma omp critical(densenn_predict_error)
@@ -186,7 +160,6 @@ void Sequential<T>::predict(const T* x, long rows, T* out) const {
         failed = true;
       }
     }
-    if (ws) give_back_predict_workspace(std::move(ws));  // (every pass is at most pooled_rows: all fit the pool)
   }
   if (error) std::rethrow_exception(error);
 }
@@ -206,7 +179,7 @@ void Sequential<T>::predict_batches(Workspace<T>& ws, const T* x, long rows, T* 
   for (long start = 0; start < rows; start += batch) {
     const long n = std::min(batch, rows - start);
     const T* y = forward(ws, x + start * input_dim_, n, PassContext{});
-    std::copy(y, y + n * out_cols, out + start * out_cols);
+    backend_->copy(y, out + start * out_cols, std::size_t(n * out_cols));
   }
 }
 
@@ -256,7 +229,7 @@ double Sequential<T>::compute_gradients(Workspace<T>& ws, const T* x, const T* y
 template <class T>
 double Sequential<T>::penalty(const Workspace<T>& ws, long rows) const {
   double total = 0;
-  for (std::size_t i = 0; i < layers_.size(); ++i) total += layers_[i]->penalty(ws.outputs[i].data(), rows);
+  for (std::size_t i = 0; i < layers_.size(); ++i) total += layers_[i]->penalty(*backend_, ws.outputs[i].data(), rows);
   return total;
 }
 
@@ -314,7 +287,7 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
         Workspace<T>& own = shard_ws_[std::size_t(s)];
         const long first = s * block, n = std::min(block, rows - first);
         const T* out = forward(own, batch_rows(own, x, index, first, n), n, PassContext{true, &noise_rng_});
-        std::copy(out, out + n * cols, pred + first * cols);
+        backend_->copy(out, pred + first * cols, std::size_t(n * cols));
       });
 #pragma omp barrier
     if (me == 0)
@@ -331,7 +304,7 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
       guarded([&] {
         Workspace<T>& own = shard_ws_[std::size_t(s)];
         const long first = s * block, n = std::min(block, rows - first);
-        std::copy(ws.grad.data() + first * cols, ws.grad.data() + (first + n) * cols, own.grad.data());
+        backend_->copy(ws.grad.data() + first * cols, own.grad.data(), std::size_t(n * cols));
         const T* block_x = index ? own.input.data() : x + first * input_dim_;  // as gathered by the forward loop
         backward(own, block_x, n, s == 0 ? grads_.data() : shard_grads_.data() + (s - 1) * n_params);
       });
@@ -342,11 +315,8 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
     const std::size_t lo = std::min(n_params, std::size_t(me) * run);
     const std::size_t hi = me + 1 == team ? n_params : std::min(n_params, lo + run);
     if (!failed.load())
-      for (int s = 1; s < shards; ++s) {
-        const T* g = shard_grads_.data() + std::size_t(s - 1) * n_params;
-        T* sum = grads_.data();
-        for (std::size_t i = lo; i < hi; ++i) sum[i] += g[i];
-      }
+      for (int s = 1; s < shards; ++s)
+        backend_->add(shard_grads_.data() + std::size_t(s - 1) * n_params + lo, grads_.data() + lo, hi - lo);
   }
   if (error) std::rethrow_exception(error);
   return loss;
@@ -362,7 +332,8 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const long* index,
   // moving statistics and the generators: kept here to undo.
   std::vector<std::uint64_t> rng_backup;
   if (training) {
-    state_backup_.assign(state_.begin(), state_.end());
+    state_backup_.resize(state_.size());
+    backend_->copy(state_.data(), state_backup_.data(), state_.size());
     rng_backup = rng_state();
   }
   try {
@@ -382,14 +353,15 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const long* index,
       backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
       backward(ws, x, rows, grads_.data());
     }
-    // A split batch's threads share its update too (0: the buffer's size decides).
+    // grads_ now holds the batch's gradients; data parallelism sums them over the processes here, before the
+    // update (docs/architecture.md). A split batch's threads share the update too (0: the buffer's size decides).
     backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
                              variables_, iterations_, learning_rate, shards > 1 ? shards : 0);
     ++iterations_;
     return loss;
   } catch (...) {
     if (training) {
-      std::copy(state_backup_.begin(), state_backup_.end(), state_.begin());
+      backend_->copy(state_backup_.data(), state_.data(), state_.size());
       set_rng_state(rng_backup);
     }
     throw;

@@ -6,6 +6,8 @@
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=5, batch_size=32)
 """
+from importlib.metadata import version as _version
+
 from . import (backend, callbacks, config, datasets, initializers, layers, losses, metrics, models, optimizers,
                regularizers, utils)
 from ._core import core as _core
@@ -13,7 +15,7 @@ from .layers import Input
 from .models import Model
 from .sequential import Sequential
 
-__version__ = "0.1.0"
+__version__ = _version("densenn")  # pyproject.toml's, as installed
 __all__ = ["Sequential", "Model", "Input", "layers", "models", "backend", "losses", "optimizers", "metrics",
            "callbacks", "initializers", "regularizers", "utils", "config", "datasets", "build_info", "get_include",
            "get_library", "get_cmake_dir"]

@@ -1,12 +1,14 @@
 """Losses, as in ``keras.losses``: strings, classes or functions for ``compile(loss=...)``.
 
 Every Keras 3 loss for dense outputs, with Keras' names, constructor arguments and
-'sum_over_batch_size' reduction.  The training maths runs in the C++ core; calling a loss
-object directly (``loss(y_true, y_pred)``) or one of the loss functions
-(``losses.mean_squared_error(y_true, y_pred)``, per-sample values) evaluates the same Keras
-formula in NumPy (``densenn.benchmark.reference``).
+'sum_over_batch_size' reduction.  The C++ core computes every value: in training (in
+``densenn.config.floatx()``), and when a loss object (``loss(y_true, y_pred)``) or one of the
+loss functions (``losses.mean_squared_error(y_true, y_pred)``, per-sample values) is called
+directly (in float64).
 """
 import numpy as np
+
+from ._core import core as _core
 
 __all__ = [
     "Loss", "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
@@ -44,23 +46,28 @@ class Loss:
                              f"{set(_REDUCTIONS)}. Received: reduction={reduction!r}")
         self.name = name or _snake(type(self).__name__)
         self.reduction = reduction
-        self.dtype = dtype  # accepted like Keras; the computation uses densenn.config.floatx()
+        self.dtype = dtype  # accepted like Keras; densenn computes as the module docstring says
 
-    # -- standalone use: the NumPy reference formulas
-
-    def _reference(self):
-        from .benchmark.reference import ReferenceModel  # the NumPy formulas, independent of the core
-        return ReferenceModel([], [], self._config_for_core())  # no layers: the loss alone
+    # -- standalone use: the core's formulas on the given arrays
 
     def _per_sample(self, y_true, y_pred):
         """Per-sample losses (n,), with Keras' shape rules; a 1-D y_pred is one sample."""
-        ref = self._reference()
         y_pred = np.asarray(y_pred, dtype=np.float64)
         if y_pred.ndim == 1:  # Keras reduces over the last axis: a 1-D y_pred is one sample
             y_pred = y_pred[None, :]
             y_true = np.reshape(np.asarray(y_true), (1, -1))
-        p = ref.predict(y_pred)
-        return ref._per_sample_loss(p, ref._targets(y_true, p))
+        y_true = np.asarray(y_true, dtype=np.float64)
+        if y_pred.ndim != 2 or y_pred.size == 0:
+            raise ValueError(f"y_pred: expected a non-empty array of shape (n, k), got shape {y_pred.shape}")
+        n, k = y_pred.shape
+        sparse = self.core_name == "sparse_categorical_crossentropy"
+        if y_true.shape == (n,) and (sparse or k == 1):  # integer labels, or one output: (n,) stands for (n, 1)
+            y_true = y_true[:, None]
+        expected = (n, 1) if sparse else (n, k)
+        if y_true.shape != expected:
+            raise ValueError(f"y_true has shape {y_true.shape}, expected {expected} for predictions of shape "
+                             f"{y_pred.shape}")
+        return _core.loss_per_sample(self._config_for_core(), y_pred, y_true)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         values = self._per_sample(y_true, y_pred)

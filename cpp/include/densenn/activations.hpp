@@ -8,9 +8,9 @@
 
 namespace densenn {
 
-// Every Keras 3 activation function, plus binary_step (the course's step
-// function: 1 where z >= 0, else 0; its derivative is zero everywhere, so it
-// passes no gradient to the layers below it and cannot train them).
+// Every Keras 3 activation function, plus binary_step (the perceptron's
+// threshold unit: 1 where z >= 0, else 0; its derivative is zero everywhere,
+// so it passes no gradient to the layers below it and cannot train them).
 // Aliases ("swish" for silu, "hard_swish" for hard_silu) parse to the same kind.
 enum class Activation {
   linear, relu, relu6, sigmoid, tanh, softmax, log_softmax, elu, selu, softplus, softsign, silu, gelu,
@@ -44,14 +44,5 @@ std::vector<std::string> activation_names();
 // Whether the backward pass needs the pre-activation values z; the others
 // compute their derivative from the output y alone, so z need not be kept.
 bool activation_needs_input(const ActivationSpec& a);
-
-// y = act(z) over a rows x cols row-major block; y may alias z.
-template <class T>
-void activation_forward(const ActivationSpec& a, const T* z, T* y, long rows, long cols);
-
-// In place: turns dy (gradient w.r.t. y) into dz (gradient w.r.t. z).
-// z may be null when !activation_needs_input(a).
-template <class T>
-void activation_backward(const ActivationSpec& a, const T* z, const T* y, T* grad, long rows, long cols);
 
 }  // namespace densenn

@@ -2,7 +2,8 @@
 // to slices of its flat buffers (trainable parameters and non-trainable state
 // such as moving statistics), each backward pass says where the parameters'
 // gradients go, and each caller of a forward pass provides the scratch memory
-// the layer asks for.
+// the layer asks for. A layer computes only through the Backend it is given;
+// it writes its buffers itself only to initialize them.
 #pragma once
 
 #include <map>
@@ -69,7 +70,7 @@ class Layer {
   // Regularization added to the loss: weight penalties, and the activity
   // penalty of this batch's output y (averaged over its rows, as Keras 3).
   // Its gradient is added in backward.
-  virtual double penalty(const T* /*y*/, long /*rows*/) const { return 0.0; }
+  virtual double penalty(Backend<T>& /*be*/, const T* /*y*/, long /*rows*/) const { return 0.0; }
   // Whether the penalty depends on the output (the loss then cannot fuse
   // with this layer's activation, whose output gradient it needs).
   virtual bool penalizes_output() const { return false; }
@@ -106,7 +107,7 @@ class Dense final : public Layer<T> {
   ActivationSpec output_activation() const override { return act_; }
   // Pre-activations, kept only when the activation's derivative needs them.
   long scratch_size(long rows) const override { return activation_needs_input(act_) ? rows * out_ : 0; }
-  double penalty(const T* y, long rows) const override;
+  double penalty(Backend<T>& be, const T* y, long rows) const override;
   bool penalizes_output() const override { return options_.activity_penalty.active(); }
   bool splits_by_rows() const override;
   void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
@@ -167,14 +168,13 @@ class BatchNormalization final : public Layer<T> {
                 bool grad_is_logits, T* param_grads) override;
 
  private:
+  BatchNormWeights<T> weights() const { return {dim_, momentum_, epsilon_, gamma_, beta_, moving_mean_, moving_variance_}; }
+
   long dim_;
   double momentum_, epsilon_;
   bool center_, scale_;
   T *gamma_ = nullptr, *beta_ = nullptr;
   T *moving_mean_ = nullptr, *moving_variance_ = nullptr;
-  // Training only (which holds the model alone): per-column sums in double, filled row by row so that the
-  // row-major batch is read in order, not one strided column at a time.
-  std::vector<double> column_a_, column_b_;
 };
 
 // Maxout (Goodfellow et al.): `pieces` affine maps per unit and their

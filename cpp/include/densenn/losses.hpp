@@ -9,7 +9,7 @@
 
 namespace densenn {
 
-// Every Keras 3 loss for dense outputs (keras/src/losses/losses.py).
+// Every Keras 3 loss for dense outputs (keras.losses).
 enum class Loss {
   mse,
   mae,
@@ -58,16 +58,5 @@ bool loss_fuses_with(const LossSpec& l, const ActivationSpec& final_activation);
 // sparse label that is not an integer in [0, outputs)); checked once per pass.
 template <class T>
 void loss_check_targets(const LossSpec& l, const T* targets, long rows, long outputs);
-
-// Batch loss value; sample_weight may be null (all ones). As in Keras, hinge and
-// squared_hinge map targets to 2t - 1 when every target of the batch is 0 or 1.
-template <class T>
-double loss_value(const LossSpec& l, const T* pred, const T* target, const T* sample_weight, long rows, long cols);
-
-// grad = d(batch loss)/d(pred), or with fused = true d(batch loss)/d(logits)
-// where pred = final_activation(logits).
-template <class T>
-void loss_gradient(const LossSpec& l, bool fused, const T* pred, const T* target, const T* sample_weight, T* grad,
-                   long rows, long cols);
 
 }  // namespace densenn

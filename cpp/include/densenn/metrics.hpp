@@ -67,12 +67,6 @@ void bind_metric(MetricSpec& spec, long outputs, long target_cols);
 // its confusion counts per threshold (and per label with multi_label).
 long metric_state_size(const MetricSpec& spec);
 
-// Adds one batch to the metric's state; sample_weight may be null. pred is
-// rows x cols; target is rows x spec.target_cols.
-template <class T>
-void metric_accumulate(const MetricSpec& spec, const T* pred, const T* target, const T* sample_weight, long rows,
-                       long cols, double* state);
-
 // The metric's value for the state accumulated so far.
 double metric_result(const MetricSpec& spec, const double* state);
 

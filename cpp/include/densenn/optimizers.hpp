@@ -22,7 +22,10 @@ struct Slice {
 };
 
 // The Python front always sends every argument of the chosen optimizer, with
-// Keras' defaults for that optimizer (the defaults below are only fallbacks).
+// Keras' defaults for that optimizer (the defaults below are only fallbacks),
+// and has checked each argument's range where the user gave it (the optimizer
+// classes of densenn.optimizers). A value out of range would give wrong
+// numbers, never a wrong size, so the core checks only the name.
 struct OptimizerConfig {
   // sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, lion
   std::string name = "sgd";
@@ -45,29 +48,13 @@ struct OptimizerConfig {
 
 std::vector<std::string> optimizer_names();
 
-// Validates the configuration (throws std::invalid_argument) and returns how
-// many state values it keeps per parameter (SGD with momentum: 1, Adam: 2,
-// Adam with amsgrad: 3, ...).
+// How many state values the optimizer keeps per parameter (SGD with
+// momentum: 1, Adam: 2, Adam with amsgrad: 3, ...); throws
+// std::invalid_argument, listing the valid names, for an unknown name.
 int optimizer_state_per_param(const OptimizerConfig& config);
 
 // Total state size for n parameters: state_per_param * n, plus the
-// optimizer's scalar variables (Nadam's u_product) at the end. Validates.
+// optimizer's scalar variables (Nadam's u_product) at the end.
 std::size_t optimizer_state_size(const OptimizerConfig& config, std::size_t n);
-
-// Initial state (size optimizer_state_size): zeros, except Adagrad's
-// accumulators (initial_accumulator_value) and Nadam's u_product (1).
-template <class T>
-void optimizer_initialize_state(const OptimizerConfig& config, T* state, std::size_t n);
-
-// One update of params[0..n) from grads; state holds optimizer_state_size
-// values (initialised by optimizer_initialize_state); variables partition
-// [0, n) (used by clipnorm); iteration is Keras' `iterations` before the
-// step; learning_rate is this step's rate (a schedule's value, else
-// config.learning_rate). threads: how many threads share the update (it is
-// element-wise: the numbers do not depend on it); 0 lets the buffer's size
-// decide (threading.hpp).
-template <class T>
-void optimizer_step(const OptimizerConfig& config, T* params, const T* grads, T* state, std::size_t n,
-                    const std::vector<Slice>& variables, long long iteration, double learning_rate, int threads = 0);
 
 }  // namespace densenn

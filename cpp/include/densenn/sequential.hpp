@@ -14,6 +14,7 @@
 #include "densenn/buffer.hpp"
 #include "densenn/fair_shared_mutex.hpp"
 #include "densenn/layers.hpp"
+#include "densenn/pool.hpp"
 #include "densenn/random.hpp"
 
 namespace densenn {
@@ -100,7 +101,7 @@ class Sequential {
                    double* metric_states, double learning_rate);
 
   // Forward and backward pass on a batch: fills grads() and returns the batch
-  // loss (no update). A data-parallel trainer would allreduce grads() here.
+  // loss (no update).
   double compute_gradients(Workspace<T>& ws, const T* x, const T* y, const T* w, long rows);
 
   void reserve(Workspace<T>& ws, long rows) const;
@@ -113,8 +114,6 @@ class Sequential {
   const T* batch_rows(Workspace<T>& ws, const T* x, const long* index, long first, long n) const;
   // Sizes only what forward passes use (layer outputs and scratch): predict's pooled workspaces.
   void reserve_forward(Workspace<T>& ws, long rows) const;
-  std::unique_ptr<Workspace<T>> take_predict_workspace() const;
-  void give_back_predict_workspace(std::unique_ptr<Workspace<T>> ws) const noexcept;
   // From dL/d(prediction) in ws.grad back through the layers; the parameters' gradients go to param_grads.
   void backward(Workspace<T>& ws, const T* x, long rows, T* param_grads);
   // Blocks of rows a training batch of `rows` rows splits into, one per thread (1: not split).
@@ -153,8 +152,7 @@ class Sequential {
   Buffer<T> shard_grads_;                   // blocks 1, 2, ...'s gradients, each laid out as grads() (block 0 uses grads())
   Buffer<T> state_backup_;  // run_batch's copy of state_, to undo a step that throws
   mutable FairSharedMutex mutex_;
-  mutable std::mutex predict_pool_mutex_;
-  mutable std::vector<std::unique_ptr<Workspace<T>>> predict_pool_;  // idle workspaces of finished predicts
+  Pool<Workspace<T>> predict_pool_;  // idle workspaces of finished predicts
 };
 
 // One pass over a data set in batches (an epoch of training, or an

@@ -20,6 +20,8 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"
 
 
 def _number(value, argument, low=0.0, high=None, low_open=False, high_open=False):
+    """value as a float when it is a finite number in the range (high None: unbounded), else ValueError.
+    The one check of each optimizer argument: the C++ core takes the values it is sent as they are."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
         raise ValueError(f"{argument}: expected a finite number, got {value!r}")
     value = float(value)
