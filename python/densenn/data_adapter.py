@@ -17,6 +17,18 @@ def positive_int(value, argument, allow_zero=False):
     return int(value)
 
 
+def number(value, argument, low=0.0, high=None, low_open=False, high_open=False):
+    """value as a float when it is a finite number in the range (high None: unbounded), else ValueError: the
+    one check of a layer's or optimizer's numeric argument (the C++ core takes the values it is sent)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+        raise ValueError(f"{argument}: expected a finite number, got {value!r}")
+    value = float(value)
+    if value < low or (low_open and value == low) or (high is not None and (value > high or (high_open and value == high))):
+        lo, hi = ("(" if low_open else "["), ("" if high is None else (")" if high_open else "]"))
+        raise ValueError(f"{argument}: expected a value in {lo}{low}, {high if high is not None else 'inf'}{hi or ')'}, got {value}")
+    return value
+
+
 def numeric_array(value, argument):
     """Any array-like of numbers as an ndarray (no copy where it already is one); strings, objects, ragged
     lists and masked arrays with masked values are refused."""

@@ -9,6 +9,7 @@ import numpy as np
 from . import config, initializers, regularizers
 from ._core import core
 from ._naming import to_snake_case
+from .data_adapter import number
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax", "Flatten",
            "Dropout", "BatchNormalization", "Maxout", "KerasTensor", "Variable"]
@@ -329,19 +330,6 @@ def _positive_units(units, owner):
     return int(units)
 
 
-def _number(value, argument, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value):
-        raise ValueError(f"{argument}: expected a finite number, got {value!r}")
-    value = float(value)
-    if (low is not None and (value < low or (low_open and value == low))) or \
-            (high is not None and (value > high or (high_open and value == high))):
-        upper = "inf)" if high is None else f"{high}{')' if high_open else ']'}"
-        interval = f"{'(' if low_open else '['}{'-inf' if low is None else low}, {upper}"
-        raise ValueError(f"{argument}: expected a value in {interval}, got {value}")
-    return value
-
-
 class Dense(Layer):
     """``activation(x @ kernel + bias)``, kernel (in, units)."""
 
@@ -425,7 +413,7 @@ class LeakyReLU(Layer):
                           stacklevel=2)
             negative_slope = kwargs.pop("alpha")
         super().__init__(name=name, **kwargs)
-        self.negative_slope = _number(negative_slope, "LeakyReLU negative_slope", low=0.0)
+        self.negative_slope = number(negative_slope, "LeakyReLU negative_slope", low=0.0)
 
     def _core_config(self, input_shape):
         return {"type": "activation", "activation": "leaky_relu", "options": {"alpha": self.negative_slope}}
@@ -440,7 +428,7 @@ class ELU(Layer):
     def __init__(self, alpha=1.0, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         # >= 0: densenn takes the derivative from the output, whose sign must tell the branches apart.
-        self.alpha = _number(alpha, "ELU alpha", low=0.0)
+        self.alpha = number(alpha, "ELU alpha", low=0.0)
 
     def _core_config(self, input_shape):
         return {"type": "activation", "activation": "elu", "options": {"alpha": self.alpha}}
@@ -454,9 +442,9 @@ class ReLU(Layer):
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.max_value = None if max_value is None else _number(max_value, "ReLU max_value", low=0.0)
-        self.negative_slope = _number(negative_slope, "ReLU negative_slope", low=0.0)
-        self.threshold = _number(threshold, "ReLU threshold", low=0.0)  # Keras refuses negative thresholds too
+        self.max_value = None if max_value is None else number(max_value, "ReLU max_value", low=0.0)
+        self.negative_slope = number(negative_slope, "ReLU negative_slope", low=0.0)
+        self.threshold = number(threshold, "ReLU threshold", low=0.0)  # Keras refuses negative thresholds too
 
     def _core_config(self, input_shape):
         options = {"alpha": self.negative_slope, "threshold": self.threshold}
@@ -509,7 +497,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.rate = _number(rate, "Dropout rate", low=0.0, high=1.0, high_open=True)
+        self.rate = number(rate, "Dropout rate", low=0.0, high=1.0, high_open=True)
         if noise_shape is not None:
             raise ValueError("Dropout: noise_shape is not supported (densenn drops each value independently).")
         self.seed = initializers.check_seed(seed, "Dropout")
@@ -532,8 +520,8 @@ class BatchNormalization(Layer):
         if axis not in (-1, 1):
             raise ValueError(f"BatchNormalization: densenn normalizes the features (axis=-1 or 1), got {axis!r}")
         self.axis = axis
-        self.momentum = _number(momentum, "BatchNormalization momentum", low=0.0, high=1.0)
-        self.epsilon = _number(epsilon, "BatchNormalization epsilon", low=0.0, low_open=True)
+        self.momentum = number(momentum, "BatchNormalization momentum", low=0.0, high=1.0)
+        self.epsilon = number(epsilon, "BatchNormalization epsilon", low=0.0, low_open=True)
         self.center, self.scale = bool(center), bool(scale)
 
     def _core_config(self, input_shape):

@@ -13,26 +13,15 @@ import warnings
 import numpy as np
 
 from . import schedules
+from ..data_adapter import number
 from .schedules import LearningRateSchedule
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion",
            "schedules", "get", "serialize", "deserialize"]
 
 
-def _number(value, argument, low=0.0, high=None, low_open=False, high_open=False):
-    """value as a float when it is a finite number in the range (high None: unbounded), else ValueError.
-    The one check of each optimizer argument: the C++ core takes the values it is sent as they are."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
-        raise ValueError(f"{argument}: expected a finite number, got {value!r}")
-    value = float(value)
-    if value < low or (low_open and value == low) or (high is not None and (value > high or (high_open and value == high))):
-        lo, hi = ("(" if low_open else "["), ("" if high is None else (")" if high_open else "]"))
-        raise ValueError(f"{argument}: expected a value in {lo}{low}, {high if high is not None else 'inf'}{hi or ')'}, got {value}")
-    return value
-
-
 def _optional_number(value, argument):
-    return None if value is None else _number(value, argument)
+    return None if value is None else number(value, argument)
 
 
 def _warn(message, category):
@@ -89,7 +78,7 @@ class Optimizer:
     def _check_learning_rate(value, argument):
         if isinstance(value, LearningRateSchedule) or (callable(value) and not isinstance(value, type)):
             return value
-        return _number(value, argument)
+        return number(value, argument)
 
     def _attach(self, model_core):
         self._core = model_core
@@ -115,7 +104,7 @@ class Optimizer:
                 "constructor argument, hence its learning rate is not settable. If you need the learning rate "
                 "to be settable, you should instantiate the optimizer with a float `learning_rate` argument."
             )
-        self._learning_rate = _number(value, "learning_rate")
+        self._learning_rate = number(value, "learning_rate")
         if self._core is not None:
             self._core.learning_rate = self._learning_rate
 
@@ -222,11 +211,11 @@ class Optimizer:
 
 
 def _beta(value, argument):
-    return _number(value, argument, 0.0, 1.0, high_open=True)
+    return number(value, argument, 0.0, 1.0, high_open=True)
 
 
 def _epsilon(value, argument):
-    return _number(value, argument, 0.0, low_open=True)
+    return number(value, argument, 0.0, low_open=True)
 
 
 class SGD(Optimizer):
@@ -242,7 +231,7 @@ class SGD(Optimizer):
         super().__init__(learning_rate, weight_decay=weight_decay, clipnorm=clipnorm, clipvalue=clipvalue,
                          global_clipnorm=global_clipnorm, use_ema=use_ema, ema_momentum=ema_momentum,
                          ema_overwrite_frequency=ema_overwrite_frequency, name=name, **kwargs)
-        self.momentum = _number(momentum, "SGD momentum", 0.0, 1.0)
+        self.momentum = number(momentum, "SGD momentum", 0.0, 1.0)
         self.nesterov = bool(nesterov)
 
 
@@ -304,8 +293,8 @@ class RMSprop(Optimizer):
                          global_clipnorm=global_clipnorm, use_ema=use_ema, ema_momentum=ema_momentum,
                          ema_overwrite_frequency=ema_overwrite_frequency, loss_scale_factor=loss_scale_factor,
                          gradient_accumulation_steps=gradient_accumulation_steps, name=name, **kwargs)
-        self.rho = _number(rho, "RMSprop rho", 0.0, 1.0)
-        self.momentum = _number(momentum, "RMSprop momentum", 0.0, 1.0)
+        self.rho = number(rho, "RMSprop rho", 0.0, 1.0)
+        self.momentum = number(momentum, "RMSprop momentum", 0.0, 1.0)
         self.epsilon = _epsilon(epsilon, "RMSprop epsilon")
         self.centered = bool(centered)
 
@@ -325,7 +314,7 @@ class Adagrad(Optimizer):
                          global_clipnorm=global_clipnorm, use_ema=use_ema, ema_momentum=ema_momentum,
                          ema_overwrite_frequency=ema_overwrite_frequency, loss_scale_factor=loss_scale_factor,
                          gradient_accumulation_steps=gradient_accumulation_steps, name=name, **kwargs)
-        self.initial_accumulator_value = _number(initial_accumulator_value, "Adagrad initial_accumulator_value")
+        self.initial_accumulator_value = number(initial_accumulator_value, "Adagrad initial_accumulator_value")
         self.epsilon = _epsilon(epsilon, "Adagrad epsilon")
 
 
@@ -344,7 +333,7 @@ class Adadelta(Optimizer):
                          global_clipnorm=global_clipnorm, use_ema=use_ema, ema_momentum=ema_momentum,
                          ema_overwrite_frequency=ema_overwrite_frequency, loss_scale_factor=loss_scale_factor,
                          gradient_accumulation_steps=gradient_accumulation_steps, name=name, **kwargs)
-        self.rho = _number(rho, "Adadelta rho", 0.0, 1.0)
+        self.rho = number(rho, "Adadelta rho", 0.0, 1.0)
         self.epsilon = _epsilon(epsilon, "Adadelta epsilon")
 
 
@@ -404,7 +393,7 @@ class Lion(Optimizer):
             raise ValueError("Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer degenerates "
                              f"to SignSGD. Received: beta_1={beta_1}.")
         self.beta_1 = float(beta_1)
-        self.beta_2 = _number(beta_2, "Lion beta_2", 0.0, 1.0)
+        self.beta_2 = number(beta_2, "Lion beta_2", 0.0, 1.0)
 
 
 _CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)
