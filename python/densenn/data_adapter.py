@@ -29,6 +29,13 @@ def number(value, argument, low=0.0, high=None, low_open=False, high_open=False)
     return value
 
 
+def positive_count(value, argument, owner):
+    """A count of units, pieces, k...: an integer > 0, refused as "<owner>: <argument> must be a positive integer"."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{owner}: {argument} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def numeric_array(value, argument):
     """Any array-like of numbers as an ndarray (no copy where it already is one); strings, objects, ragged
     lists and masked arrays with masked values are refused."""

@@ -9,7 +9,7 @@ import numpy as np
 from . import config, initializers, regularizers
 from ._core import core
 from ._naming import to_snake_case
-from .data_adapter import number
+from .data_adapter import number, positive_count
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax", "Flatten",
            "Dropout", "BatchNormalization", "Maxout", "KerasTensor", "Variable"]
@@ -324,12 +324,6 @@ def _input_shape_argument(layer, input_shape, input_dim, batch_input_shape):
     return shape
 
 
-def _positive_units(units, owner):
-    if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
-        raise ValueError(f"{owner}: units must be a positive integer, got {units!r}")
-    return int(units)
-
-
 class Dense(Layer):
     """``activation(x @ kernel + bias)``, kernel (in, units)."""
 
@@ -338,7 +332,7 @@ class Dense(Layer):
                  kernel_constraint=None, bias_constraint=None, input_shape=None, input_dim=None,
                  batch_input_shape=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.units = _positive_units(units, "Dense")
+        self.units = positive_count(units, "units", "Dense")
         self.activation = check_activation(activation, "Dense")
         if not isinstance(use_bias, (bool, np.bool_)):
             raise ValueError(f"Dense: use_bias must be True or False, got {use_bias!r}")
@@ -546,7 +540,7 @@ class Maxout(Layer):
 
     def __init__(self, units, pieces=2, input_shape=None, input_dim=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.units = _positive_units(units, "Maxout")
+        self.units = positive_count(units, "units", "Maxout")
         if isinstance(pieces, bool) or not isinstance(pieces, (int, np.integer)) or pieces < 1:
             raise ValueError(f"Maxout: pieces must be an integer >= 1, got {pieces!r}")
         self.pieces = int(pieces)

@@ -9,6 +9,7 @@ directly (in float64).
 import numpy as np
 
 from ._core import core as _core
+from ._naming import to_snake_case
 
 __all__ = [
     "Loss", "MeanSquaredError", "MeanAbsoluteError", "MeanAbsolutePercentageError",
@@ -44,7 +45,7 @@ class Loss:
         if reduction not in _REDUCTIONS:
             raise ValueError("Invalid value for argument `reduction`. Expected one of "
                              f"{set(_REDUCTIONS)}. Received: reduction={reduction!r}")
-        self.name = name or _snake(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.reduction = reduction
         self.dtype = dtype  # accepted like Keras; densenn computes as the module docstring says
 
@@ -114,10 +115,6 @@ class Loss:
     def __repr__(self):
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._options)
         return f"{type(self).__name__}({args})"
-
-
-def _snake(name):
-    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 class MeanSquaredError(Loss):

@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from ._naming import to_snake_case
+from .data_adapter import positive_count
 
 __all__ = ["binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "top_k_categorical_accuracy",
            "sparse_top_k_categorical_accuracy", "mean_squared_error", "mean_absolute_error", "Metric", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "SparseCategoricalAccuracy",
@@ -140,7 +141,7 @@ class TopKCategoricalAccuracy(Metric):
 
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
         super().__init__(name, dtype)
-        self.k = _positive_int(k, "k", type(self).__name__)
+        self.k = positive_count(k, "k", type(self).__name__)
 
     def _core_args(self):
         return {"k": self.k}
@@ -190,7 +191,7 @@ class _PrecisionRecall(Metric):
         super().__init__(name, dtype)
         cls = type(self).__name__
         self.init_thresholds = thresholds
-        self.top_k = None if top_k is None else _positive_int(top_k, "top_k", cls)
+        self.top_k = None if top_k is None else positive_count(top_k, "top_k", cls)
         if class_id is not None and (not isinstance(class_id, numbers.Integral) or isinstance(class_id, bool)
                                      or class_id < 0):
             raise ValueError(f"{cls}: class_id must be an integer >= 0, got {class_id!r}")
@@ -458,9 +459,3 @@ def compile_metrics(metrics=None, weighted_metrics=None):
 
 def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _positive_int(value, argument, owner):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{owner}: {argument} must be a positive integer, got {value!r}")
-    return int(value)
