@@ -30,7 +30,7 @@ import pytest
 from densenn import Input, Sequential, layers
 from densenn.benchmark import reference as ref
 from densenn._core import core
-from conftest import core_finite_differences
+from support import core_finite_differences
 
 SELU_ALPHA, SELU_SCALE = 1.67326324, 1.05070098  # keras.activations.selu
 

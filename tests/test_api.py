@@ -10,7 +10,7 @@ import pytest
 from densenn._core import build_runs_here
 from densenn import Input, Sequential, callbacks, layers, losses, metrics, optimizers, utils
 from densenn.layers import Activation, Dense, InputLayer
-from conftest import using_floatx
+from support import using_floatx
 
 RNG = np.random.default_rng(1234)
 X = RNG.normal(size=(60, 4)).astype(np.float32)

@@ -15,7 +15,7 @@ import densenn
 from densenn._core import build_runs_here
 from densenn import Input, Sequential, layers, utils
 from densenn.models import load_model
-from conftest import using_floatx
+from support import using_floatx
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "cpp" / "examples"

@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import run_child
+from support import run_child
 
 h5py = pytest.importorskip("h5py")
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="rlimits")

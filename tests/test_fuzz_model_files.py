@@ -30,7 +30,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from conftest import using_floatx
+from support import using_floatx
 
 MAGIC = b"\x89DNN\r\n\x1a\n"
 END_MAGIC = 0x454E4E44

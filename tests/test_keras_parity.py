@@ -6,7 +6,7 @@ Runs where `keras` imports (the test extra brings it, on JAX's CPU backend: test
 import numpy as np
 import pytest
 
-from conftest import import_keras
+from support import import_keras
 
 keras = import_keras()
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from densenn import Input, Sequential, callbacks, initializers, layers, optimizers, regularizers, utils
-from conftest import core_finite_differences
+from support import core_finite_differences
 
 H = 1e-5
 RTOL, ATOL = 1e-6, 1e-8  # finite differences (float64)

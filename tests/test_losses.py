@@ -24,7 +24,7 @@ import pytest
 import densenn
 from densenn import Input, Sequential, layers, losses
 from densenn.benchmark.reference import ReferenceModel
-from conftest import core_finite_differences
+from support import core_finite_differences
 
 EPS = 1e-7  # keras.config.epsilon()
 H = 1e-5

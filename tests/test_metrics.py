@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from densenn import Input, Sequential, layers, metrics
-from conftest import using_floatx
+from support import using_floatx
 
 BATCH_SIZES = (1, 7, 32, 10_000)  # 10_000: one batch holding every row
 N = 203  # rows: no batch size above divides it

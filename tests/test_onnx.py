@@ -9,7 +9,7 @@ import pytest
 import densenn
 from densenn import Input, Sequential, layers
 from densenn.saving.onnx import export_onnx
-from conftest import using_floatx
+from support import using_floatx
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import densenn.benchmark.reference as ref
-from conftest import central_differences
+from support import central_differences
 
 ReferenceModel = ref.ReferenceModel
 EPS = 1e-7

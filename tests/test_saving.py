@@ -16,7 +16,7 @@ from densenn import Input, Sequential, initializers, layers, optimizers, regular
 from densenn._core import core
 from densenn.models import load_model
 from densenn.saving import ModelFileError
-from conftest import using_floatx
+from support import using_floatx
 
 
 def _data(n=96, features=6, outputs=1, seed=0):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import densenn
-from conftest import run_child
+from support import run_child
 from densenn import Input, Sequential, layers
 
 h5py = pytest.importorskip("h5py")
