@@ -36,14 +36,21 @@ def _check_model_size(input_shape, layers, specs, itemsize):
     policy.check_allocation(2 * itemsize * total, f"A model of {total} weights")
 
 
-def new_core(input_shape, layers, seed, like=None):
-    """A C++ core for this chain of layers on inputs of this per-sample shape, its weights initialised from
-    seed; of the same build and float type as the core `like` (so that the two compute the same numbers), or
-    for the current floatx."""
+def core_specs(input_shape, layers):
+    """The C++ core's layer configurations for this chain on inputs of this per-sample shape (what a core is
+    built from and a model file stores)."""
     specs, shape = [], input_shape
     for layer in layers:
         specs.append(layer._core_config(shape))
         shape = layer._output_shape(shape)
+    return specs
+
+
+def new_core(input_shape, layers, seed, like=None):
+    """A C++ core for this chain of layers on inputs of this per-sample shape, its weights initialised from
+    seed; of the same build and float type as the core `like` (so that the two compute the same numbers), or
+    for the current floatx."""
+    specs = core_specs(input_shape, layers)
     if like is not None:
         model_class = type(like)
     else:

@@ -305,9 +305,11 @@ class Trainer:
         if isinstance(x, KerasTensor):
             raise ValueError(f"Calling model {self.name!r} on a symbolic tensor nests it in another model, which "
                              "densenn does not run: call its layers (not its InputLayer) on the tensor in turn instead.")
-        if not self.built and np.ndim(x) >= 2:
+        built_here = not self.built
+        out = self.predict_on_batch(x)
+        if built_here:
             self._called_batch_size = len(x)  # Keras builds a model first called on data for that batch size
-        return self.predict_on_batch(x)
+        return out
 
     def predict_on_batch(self, x):
         out = self._predict_ready(x, data_adapter.LEAN_PREDICT_ROWS)

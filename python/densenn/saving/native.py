@@ -54,11 +54,8 @@ def _require_native(path, what):
 
 def _core_layers(model):
     """The core's layer configurations, exactly as the model's core was built from them."""
-    specs, shape = [], model._input_shape
-    for layer in model._layers:
-        specs.append(layer._core_config(shape))
-        shape = layer._output_shape(shape)
-    return specs
+    from ..sequential import core_specs
+    return core_specs(model._input_shape, model._layers)
 
 
 def _normalized(spec):
