@@ -360,16 +360,18 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           "Copies of params, state, optimizer_state, iterations and rng_state, taken together under the lock.")
       .def(
           "compile",
-          [](Model& model, const py::dict& loss, const py::dict& optimizer, const std::vector<py::dict>& metrics) {
+          [](Model& model, const py::dict& loss, const py::dict& optimizer, const std::vector<py::dict>& metrics,
+             const std::vector<bool>& trainable) {
             std::vector<MetricSpec> specs;
             for (const py::dict& m : metrics) specs.push_back(metric_spec(m));
             const LossSpec loss_config = loss_spec(loss);
             const OptimizerConfig optimizer_settings = optimizer_config(optimizer);
             py::gil_scoped_release release;
             const auto lock = model.lock_exclusive();
-            model.compile(loss_config, optimizer_settings, specs);  // invalid_argument -> ValueError
+            model.compile(loss_config, optimizer_settings, specs, trainable);  // invalid_argument -> ValueError
           },
-          py::arg("loss"), py::arg("optimizer"), py::arg("metrics"))
+          py::arg("loss"), py::arg("optimizer"), py::arg("metrics"), py::arg("trainable") = std::vector<bool>{},
+          "trainable: one flag per layer (empty: all); frozen layers are not updated (Keras' trainable=False).")
       .def_property_readonly("compiled",
                              [](const Model& model) {
                                py::gil_scoped_release release;

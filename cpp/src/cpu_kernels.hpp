@@ -49,9 +49,9 @@ void metric_accumulate(const MetricSpec& spec, const T* pred, const T* target, c
 template <class T>
 void optimizer_initialize_state(const OptimizerConfig& config, T* state, std::size_t n);
 
-// One update of params[0..n) from grads; state holds optimizer_state_size
-// values (initialised by optimizer_initialize_state); variables partition
-// [0, n) (used by clipnorm); iteration is Keras' `iterations` before the
+// One update of the variables listed (slices of params[0..n), in order) from
+// grads; state holds optimizer_state_size values (initialised by
+// optimizer_initialize_state); iteration is Keras' `iterations` before the
 // step; learning_rate is this step's rate (a schedule's value, else
 // config.learning_rate). threads: how many threads share the update (it is
 // element-wise: the numbers do not depend on it); 0 lets the buffer's size

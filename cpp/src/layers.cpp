@@ -75,8 +75,9 @@ bool Dense<T>::splits_by_rows() const {
 
 template <class T>
 double Dense<T>::penalty(Backend<T>& be, const T* y, long rows) const {
-  double total = penalty_of(be, options_.kernel_penalty, kernel_, in_ * out_);
-  if (bias_) total += penalty_of(be, options_.bias_penalty, bias_, out_);
+  double total = 0;  // weight penalties count for trainable weights only, as Keras' regularization losses
+  if (this->trainable_) total += penalty_of(be, options_.kernel_penalty, kernel_, in_ * out_);
+  if (bias_ && this->trainable_) total += penalty_of(be, options_.bias_penalty, bias_, out_);
   if (options_.activity_penalty.active())
     total += penalty_of(be, options_.activity_penalty, y, rows * out_) / double(rows);
   return total;
@@ -93,13 +94,13 @@ template <class T>
 void Dense<T>::backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
                         bool grad_is_logits, T* param_grads) {
   T* dkernel = param_grads;
-  T* dbias = bias_ ? param_grads + in_ * out_ : nullptr;
+  T* dbias = bias_ && param_grads ? param_grads + in_ * out_ : nullptr;
   add_penalty_gradient(be, options_.activity_penalty, y, grad, rows * out_, 1.0 / double(rows));
   if (!grad_is_logits) be.activation_backward(act_, scratch, y, grad, rows, out_);
-  be.matmul(true, false, in_, out_, rows, x, grad, dkernel, false);  // dW = x^T dz
+  if (dkernel) be.matmul(true, false, in_, out_, rows, x, grad, dkernel, false);  // dW = x^T dz
   if (dbias) be.bias_gradient(grad, dbias, rows, out_);
   if (dx) be.matmul(false, true, rows, in_, out_, grad, kernel_, dx, false);  // dx = dz W^T
-  add_penalty_gradient(be, options_.kernel_penalty, kernel_, dkernel, in_ * out_, 1.0);
+  if (dkernel) add_penalty_gradient(be, options_.kernel_penalty, kernel_, dkernel, in_ * out_, 1.0);
   if (dbias) add_penalty_gradient(be, options_.bias_penalty, bias_, dbias, out_, 1.0);
 }
 
@@ -182,15 +183,16 @@ void BatchNormalization<T>::initialize(Rng& /*rng*/) {
 
 template <class T>
 void BatchNormalization<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) {
-  be.batch_norm_forward(weights(), ctx.training, x, scratch, scratch + rows * dim_, y, rows);  // x_hat, 1/std
+  // Frozen, it normalizes with the moving statistics also in training, as Keras 3 does.
+  be.batch_norm_forward(weights(), ctx.training && this->trainable_, x, scratch, scratch + rows * dim_, y, rows);
 }
 
 template <class T>
 void BatchNormalization<T>::backward(Backend<T>& be, const T* /*x*/, const T* /*y*/, T* scratch, T* grad, T* dx,
                                      long rows, bool /*grad_is_logits*/, T* param_grads) {
-  T* dgamma = scale_ ? param_grads : nullptr;
-  T* dbeta = center_ ? param_grads + (scale_ ? dim_ : 0) : nullptr;
-  be.batch_norm_backward(weights(), scratch, scratch + rows * dim_, grad, dx, dgamma, dbeta, rows);
+  T* dgamma = scale_ && param_grads ? param_grads : nullptr;
+  T* dbeta = center_ && param_grads ? param_grads + (scale_ ? dim_ : 0) : nullptr;
+  be.batch_norm_backward(weights(), this->trainable_, scratch, scratch + rows * dim_, grad, dx, dgamma, dbeta, rows);
 }
 
 template <class T>
@@ -227,8 +229,10 @@ void Maxout<T>::backward(Backend<T>& be, const T* x, const T* /*y*/, T* scratch,
   const T* z = scratch;
   T* dz = scratch + rows * width;
   be.maxout_backward(z, grad, dz, rows, units_, pieces_);  // the gradient flows to each unit's winning piece
-  be.matmul(true, false, in_, width, rows, x, dz, param_grads, false);
-  be.bias_gradient(dz, param_grads + in_ * width, rows, width);
+  if (param_grads) {
+    be.matmul(true, false, in_, width, rows, x, dz, param_grads, false);
+    be.bias_gradient(dz, param_grads + in_ * width, rows, width);
+  }
   if (dx) be.matmul(false, true, rows, in_, width, dz, kernel_, dx, false);
 }
 

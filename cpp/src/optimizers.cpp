@@ -335,28 +335,35 @@ void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* stat
                     const std::vector<Slice>& variables, long long iteration, double learning_rate, int threads) {
   const Kind kind = kind_of(c);
   const Scalars<T> s = scalars<T>(c, kind, state, n, iteration, learning_rate);
+  // The variables updated, adjacent ones joined: all of them make one run over the whole buffer.
+  std::vector<Slice> runs;
+  for (const Slice& var : variables)
+    if (!runs.empty() && runs.back().offset + runs.back().size == var.offset)
+      runs.back().size += var.size;
+    else
+      runs.push_back(var);
   if (c.clipnorm > 0) {
     // Per variable: g * clipnorm / max(||g||, clipnorm).
-    auto clip_variable = [&](std::size_t begin, std::size_t end) {
-      const double l2sum = sum_of_squares(grads + begin, end - begin);
+    for (const Slice& var : variables) {
+      const double l2sum = sum_of_squares(grads + var.offset, var.size);
       const double norm = l2sum > 0 ? std::sqrt(l2sum) : l2sum;
-      update_range(c, kind, s, params, grads, state, n, begin, end, Clip::scale, T(c.clipnorm),
-                   T(std::max(norm, c.clipnorm)), threads);
-    };
-    if (variables.empty()) {
-      clip_variable(0, n);
-    } else {
-      for (const Slice& var : variables) clip_variable(var.offset, var.offset + var.size);
+      update_range(c, kind, s, params, grads, state, n, var.offset, var.offset + var.size, Clip::scale,
+                   T(c.clipnorm), T(std::max(norm, c.clipnorm)), threads);
     }
   } else if (c.global_clipnorm > 0) {
     // Keras' clip_by_global_norm: scale = clip * min(1/norm, 1/clip), NaN if the norm is not finite.
-    const double norm = std::sqrt(sum_of_squares(grads, n));
+    double l2sum = 0;
+    for (const Slice& run : runs) l2sum += sum_of_squares(grads + run.offset, run.size);
+    const double norm = std::sqrt(l2sum);
     const double scale = c.global_clipnorm * std::min(1 / norm, 1 / c.global_clipnorm) + (norm - norm);
-    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::scale, T(scale), T(1), threads);
-  } else if (c.clipvalue > 0) {
-    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::value, T(c.clipvalue), T(1), threads);
+    for (const Slice& run : runs)
+      update_range(c, kind, s, params, grads, state, n, run.offset, run.offset + run.size, Clip::scale, T(scale),
+                   T(1), threads);
   } else {
-    update_range(c, kind, s, params, grads, state, n, 0, n, Clip::none, T(1), T(1), threads);
+    const Clip clip = c.clipvalue > 0 ? Clip::value : Clip::none;
+    const T bound = c.clipvalue > 0 ? T(c.clipvalue) : T(1);
+    for (const Slice& run : runs)
+      update_range(c, kind, s, params, grads, state, n, run.offset, run.offset + run.size, clip, bound, T(1), threads);
   }
 }
 

@@ -58,8 +58,11 @@ Sequential<T>::Sequential(long input_dim, const std::vector<LayerConfig>& config
 
 template <class T>
 void Sequential<T>::compile(const LossSpec& loss, const OptimizerConfig& optimizer,
-                            const std::vector<MetricSpec>& metrics) {
+                            const std::vector<MetricSpec>& metrics, const std::vector<bool>& trainable) {
   validate(loss);
+  if (!trainable.empty() && trainable.size() != layers_.size())
+    throw std::invalid_argument("trainable: expected one flag per layer (" + std::to_string(layers_.size()) +
+                                "), got " + std::to_string(trainable.size()) + ".");
   std::vector<MetricSpec> bound = metrics;  // validated and fitted to this model's output and target widths
   for (MetricSpec& m : bound) bind_metric(m, output_dim(), loss_target_cols(loss, output_dim()));
   const std::size_t state_size = optimizer_state_size(optimizer, params_.size());
@@ -70,6 +73,22 @@ void Sequential<T>::compile(const LossSpec& loss, const OptimizerConfig& optimiz
   optimizer_state_.assign(state_size, T(0));
   backend_->optimizer_initialize_state(optimizer_, optimizer_state_.data(), params_.size());
   iterations_ = 0;
+  trainable_variables_.clear();
+  lowest_trainable_ = layers_.size();
+  std::size_t variable = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const bool on = trainable.empty() || trainable[i];
+    layers_[i]->set_trainable(on);
+    for (std::size_t k = 0; k < layers_[i]->weight_shapes().size(); ++k, ++variable) {
+      const Slice& slice = variables_[variable];
+      if (on)
+        trainable_variables_.push_back(slice);
+      else  // never written while frozen: compute_gradients reports zeros for it
+        std::fill(grads_.begin() + std::ptrdiff_t(slice.offset), grads_.begin() + std::ptrdiff_t(slice.offset + slice.size), T(0));
+    }
+    if (on && lowest_trainable_ == layers_.size()) lowest_trainable_ = i;
+  }
+  shard_grads_.clear();  // regrown zeroed: the frozen layers' parts of the blocks' gradients stay zero
   // An output penalty needs the gradient w.r.t. the activation's output, which fusing skips.
   fused_ = !layers_.empty() && loss_fuses_with(loss_, layers_.back()->output_activation()) &&
            !layers_.back()->penalizes_output();
@@ -235,13 +254,15 @@ double Sequential<T>::penalty(const Workspace<T>& ws, long rows) const {
 
 template <class T>
 void Sequential<T>::backward(Workspace<T>& ws, const T* x, long rows, T* param_grads) {
-  for (std::size_t i = layers_.size(); i-- > 0;) {
+  // Below the lowest trainable layer no gradient is wanted: a frozen base of a network costs no backward pass.
+  for (std::size_t i = layers_.size(); i-- > lowest_trainable_;) {
     interruption_point();
     const T* in = i == 0 ? x : ws.outputs[i - 1].data();
-    T* dx = i == 0 ? nullptr : ws.grad_next.data();
+    T* dx = i == lowest_trainable_ ? nullptr : ws.grad_next.data();
     const bool logits = fused_ && i + 1 == layers_.size();
+    T* own_grads = layers_[i]->trainable() ? param_grads + param_offsets_[i] : nullptr;
     layers_[i]->backward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), ws.grad.data(), dx, rows, logits,
-                         param_grads + param_offsets_[i]);
+                         own_grads);
     std::swap(ws.grad, ws.grad_next);
   }
 }
@@ -356,7 +377,7 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const long* index,
     // grads_ now holds the batch's gradients; data parallelism sums them over the processes here, before the
     // update (docs/architecture.md). A split batch's threads share the update too (0: the buffer's size decides).
     backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
-                             variables_, iterations_, learning_rate, shards > 1 ? shards : 0);
+                             trainable_variables_, iterations_, learning_rate, shards > 1 ? shards : 0);
     ++iterations_;
     return loss;
   } catch (...) {

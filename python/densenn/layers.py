@@ -138,7 +138,7 @@ class Layer:
     """Base class: a name, access to the weights once the layer is in a built model, and calls on arrays or on
     symbolic tensors."""
 
-    def __init__(self, name=None, **kwargs):
+    def __init__(self, name=None, trainable=True, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         if name is not None and (not isinstance(name, str) or not name):
@@ -146,7 +146,19 @@ class Layer:
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self._model = None  # the model whose C++ core holds this layer's weights
         self._input_tensor = self._output_tensor = None  # of its first call on a symbolic tensor
-        self.trainable = True
+        self.trainable = trainable
+
+    @property
+    def trainable(self):
+        """Whether fit() updates the layer's weights (False: frozen, and a BatchNormalization runs in inference
+        mode). As in Keras 3, a change takes effect when the model is next compiled."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{type(self).__name__}: trainable must be True or False, got {value!r}")
+        self._trainable = bool(value)
 
     def _core_config(self, input_shape):
         """The C++ core's description of this layer for inputs of this per-sample shape."""
@@ -255,11 +267,8 @@ class Layer:
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        trainable = config.pop("trainable", True)
         config.pop("dtype", None)  # densenn's precision is a model-wide setting (config.set_floatx)
-        layer = cls(**config)
-        layer.trainable = trainable
-        return layer
+        return cls(**config)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"

@@ -118,8 +118,8 @@ class Sequential(Trainer):
     def __init__(self, layers=None, trainable=True, name=None):
         super().__init__()
         self.name = name or unique_name("sequential")
-        self.trainable = trainable
         self._layers = []
+        self.trainable = trainable
         self._input_shape = None  # per-sample shape, e.g. (784,) or (28, 28), once known
         self._input_layer = None  # the InputLayer given, or made when the symbolic tensors are first asked for
         self._symbolic = None  # (the chain they were made for, [input tensor, each layer's output tensor])
@@ -391,6 +391,20 @@ class Sequential(Trainer):
         return [w for layer in self._layers for w in layer.weights]
 
     @property
+    def trainable(self):
+        """Whether fit() updates the model's weights. Setting it sets every layer's (as Keras 3 does); a layer
+        can then be frozen or unfrozen on its own. A change takes effect at the next compile."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{type(self).__name__}: trainable must be True or False, got {value!r}")
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = bool(value)
+
+    @property
     def trainable_weights(self):
         return [w for layer in self._layers for w in layer.trainable_weights] if self.trainable else []
 
@@ -428,14 +442,16 @@ class Sequential(Trainer):
             shape = (self._called_batch_size, *shapes[i]) if shapes is not None else None
             params = format_count(counts[i]) if counts is not None else "0 (unbuilt)"
             rows.append((layer.name, type(layer).__name__, format_shape(shape), params))
-        trainable = int(self._core.params.size) if self._core is not None else 0
-        non_trainable = int(self._core.state.size) if self._core is not None else 0
+        trainable = sum(int(np.prod(w.shape)) for w in self.trainable_weights)
+        non_trainable = self.count_params() - trainable if self._core is not None else 0
         optimizer_params = None
         if self._core is not None and self.compiled and self._optimizer_built:
-            # Keras counts the optimizer's variables: its state, iterations, and learning_rate unless a schedule
-            # gives it.
+            # Keras counts the optimizer's variables: its state for the trainable weights (the core keeps slots
+            # for all of them), iterations, and learning_rate unless a schedule gives it.
+            params = int(self._core.params.size)
+            per_param, extra = divmod(int(self._core.optimizer_state.size), params) if params else (0, 0)
             scheduled = callable(self.optimizer._learning_rate)
-            optimizer_params = int(self._core.optimizer_state.size) + (1 if scheduled else 2)
+            optimizer_params = per_param * trainable + extra + (1 if scheduled else 2)
         text = format_summary(
             self.name, rows, trainable + non_trainable + (optimizer_params or 0), trainable, non_trainable,
             optimizer_params=optimizer_params, line_length=line_length or default_line_length(),

@@ -3,6 +3,7 @@ epoch, an evaluation) runs in the C++ core with the GIL released; Python sees it
 0.1 s, or after every batch when a callback asks for batch hooks."""
 import functools
 import threading
+import warnings
 
 import numpy as np
 
@@ -76,8 +77,12 @@ class Trainer:
             raise ValueError(f"compile: densenn trains models whose output is (batch, outputs), this one's is "
                              f"{self.output_shape}: add a Flatten layer.")
         out = self._core.output_dim
+        # The layers' trainable flags as they are now, as Keras 3 takes them at compile (a later change waits
+        # for the next compile).
+        self._compiled_trainable = self._trainable_flags()
         self._core.compile(loss.core_config(), optimizer.core_config(),
-                           [m.core_config(out, loss.core_name) for m in metrics])
+                           [m.core_config(out, loss.core_name) for m in metrics],
+                           [flag for _, flag in self._compiled_trainable])
         optimizer._attach(self._core)
         self._optimizer_built = False
 
@@ -102,6 +107,25 @@ class Trainer:
     def _require_compiled(self, what):
         if not self.compiled:
             raise RuntimeError(f"You must call compile() before {what}.")
+        self._warn_if_trainable_changed()
+
+    def _trainable_flags(self):
+        return [(layer.name, self.trainable and layer.trainable) for layer in self._core_layers]
+
+    def _warn_if_trainable_changed(self):
+        """Keras 3's warning (once per compile) that trainable flags changed since compile() took effect only there."""
+        compiled = getattr(self, "_compiled_trainable", None)
+        if compiled is None or self._core_layers is None:
+            return
+        now = self._trainable_flags()
+        if now != compiled:
+            changed = [name for (name, flag), (_, before) in zip(now, compiled) if flag != before]
+            warnings.warn("A layer's `trainable` state has changed since the model was compiled. This can result in "
+                          "unexpected behavior, as the compiled optimizer and loss functions may not track the "
+                          "correct variables. Please recompile your model (e.g. `model.compile(...)`) before calling "
+                          f"`fit()` or `evaluate()` so the change takes effect. Changed layers: {changed}",
+                          UserWarning, stacklevel=3)
+            self._compiled_trainable = now
 
     def _prepare_x(self, x, argument="x", need_rows=False):
         dtype = self._dtype if self.built else config.floatx()

@@ -73,10 +73,10 @@ class Backend {
   // x_hat (rows x features) and inv_std (features) are kept for the backward pass.
   virtual void batch_norm_forward(const BatchNormWeights<T>& bn, bool training, const T* x, T* x_hat, T* inv_std,
                                   T* y, long rows) = 0;
-  // The gradients of gamma and beta (each null when the layer has none) and, unless dx is null, of the input
-  // through the batch statistics.
-  virtual void batch_norm_backward(const BatchNormWeights<T>& bn, const T* x_hat, const T* inv_std, const T* grad,
-                                   T* dx, T* dgamma, T* dbeta, long rows) = 0;
+  // The gradients of gamma and beta (each null when not wanted) and, unless dx is null, of the input: through
+  // the batch statistics when the forward pass used them (batch_statistics), else through the fixed moving ones.
+  virtual void batch_norm_backward(const BatchNormWeights<T>& bn, bool batch_statistics, const T* x_hat,
+                                   const T* inv_std, const T* grad, T* dx, T* dgamma, T* dbeta, long rows) = 0;
   // y (rows x units) = the maximum of each unit's `pieces` consecutive columns of z.
   virtual void maxout_forward(const T* z, T* y, long rows, long units, long pieces) = 0;
   // dz = grad at each unit's winning piece (the first, on ties), 0 elsewhere.
@@ -102,8 +102,9 @@ class Backend {
   // ---- optimizer (optimizers.hpp)
   // The state's initial values (optimizer_state_size(config, n) of them).
   virtual void optimizer_initialize_state(const OptimizerConfig& config, T* state, std::size_t n) = 0;
-  // One update of params[0..n) from grads, in Keras' order (clipping, weight decay, the update); variables
-  // partition [0, n) for clipnorm; iteration is the number of steps before this one. threads: how many
+  // One update of the given variables of params[0..n) from grads, in Keras' order (clipping, weight decay, the
+  // update); the others (frozen layers') and their state are left alone; iteration is the number of steps
+  // before this one. threads: how many
   // threads share the update, which is element-wise, so the numbers do not depend on it (0: by size).
   virtual void optimizer_step(const OptimizerConfig& config, T* params, const T* grads, T* state, std::size_t n,
                               const std::vector<Slice>& variables, long long iteration, double learning_rate,

@@ -80,13 +80,21 @@ class Layer {
   // add up to the batch's: not when the layer couples the rows (batch statistics), draws random numbers in
   // row order, or adds a penalty (which must count once per batch, not once per block).
   virtual bool splits_by_rows() const { return true; }
+  // A frozen layer (Keras' trainable = False): its weights are not updated and get no gradients (backward
+  // receives null param_grads), its weight penalties leave the loss, and BatchNormalization runs in
+  // inference mode. Set by the model when it is compiled.
+  bool trainable() const { return trainable_; }
+  void set_trainable(bool trainable) { trainable_ = trainable; }
 
   virtual void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) = 0;
   // grad holds dL/dy on entry (dL/d(pre-activation) when grad_is_logits) and
   // may be overwritten; dx receives dL/dx unless null; param_grads (laid out
-  // as the bound parameters) receives the parameters' gradients.
+  // as the bound parameters) receives the parameters' gradients unless null.
   virtual void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
                         bool grad_is_logits, T* param_grads) = 0;
+
+ protected:
+  bool trainable_ = true;
 };
 
 template <class T>

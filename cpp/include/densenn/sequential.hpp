@@ -59,7 +59,10 @@ class Sequential {
   // Non-trainable weights (e.g. moving statistics), in layer order.
   Buffer<T>& state() { return state_; }
 
-  void compile(const LossSpec& loss, const OptimizerConfig& optimizer, const std::vector<MetricSpec>& metrics);
+  // trainable: one flag per layer (empty: all trainable). Frozen layers' weights are left out of the update
+  // (and of clipping norms), as Keras 3 leaves non-trainable variables out of its optimizer (Layer::trainable).
+  void compile(const LossSpec& loss, const OptimizerConfig& optimizer, const std::vector<MetricSpec>& metrics,
+               const std::vector<bool>& trainable = {});
   bool compiled() const { return compiled_; }
   const LossSpec& loss() const { return loss_; }
   const std::vector<MetricSpec>& metrics() const { return metrics_; }
@@ -148,6 +151,8 @@ class Sequential {
   bool splits_by_rows_ = true;
   long largest_layer_params_ = 0;
   std::vector<std::size_t> param_offsets_;  // each layer's parameters in the flat buffers
+  std::vector<Slice> trainable_variables_;  // the variables of trainable layers: what the optimizer updates
+  std::size_t lowest_trainable_ = 0;        // backward stops at this layer (layers_.size(): none trainable)
   std::vector<Workspace<T>> shard_ws_;      // one per block of rows
   Buffer<T> shard_grads_;                   // blocks 1, 2, ...'s gradients, each laid out as grads() (block 0 uses grads())
   Buffer<T> state_backup_;  // run_batch's copy of state_, to undo a step that throws
