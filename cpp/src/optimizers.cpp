@@ -335,13 +335,15 @@ void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* stat
                     const std::vector<Slice>& variables, long long iteration, double learning_rate, int threads) {
   const Kind kind = kind_of(c);
   const Scalars<T> s = scalars<T>(c, kind, state, n, iteration, learning_rate);
-  // The variables updated, adjacent ones joined: all of them make one run over the whole buffer.
-  std::vector<Slice> runs;
-  for (const Slice& var : variables)
-    if (!runs.empty() && runs.back().offset + runs.back().size == var.offset)
-      runs.back().size += var.size;
-    else
-      runs.push_back(var);
+  // f(begin, end) over the variables updated, adjacent ones joined: all of them make one run over the buffer.
+  auto for_each_run = [&](auto&& f) {
+    for (std::size_t i = 0; i < variables.size();) {
+      const std::size_t begin = variables[i].offset;
+      std::size_t end = begin + variables[i].size;
+      while (++i < variables.size() && variables[i].offset == end) end += variables[i].size;
+      f(begin, end);
+    }
+  };
   if (c.clipnorm > 0) {
     // Per variable: g * clipnorm / max(||g||, clipnorm).
     for (const Slice& var : variables) {
@@ -353,17 +355,18 @@ void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* stat
   } else if (c.global_clipnorm > 0) {
     // Keras' clip_by_global_norm: scale = clip * min(1/norm, 1/clip), NaN if the norm is not finite.
     double l2sum = 0;
-    for (const Slice& run : runs) l2sum += sum_of_squares(grads + run.offset, run.size);
+    for_each_run([&](std::size_t begin, std::size_t end) { l2sum += sum_of_squares(grads + begin, end - begin); });
     const double norm = std::sqrt(l2sum);
     const double scale = c.global_clipnorm * std::min(1 / norm, 1 / c.global_clipnorm) + (norm - norm);
-    for (const Slice& run : runs)
-      update_range(c, kind, s, params, grads, state, n, run.offset, run.offset + run.size, Clip::scale, T(scale),
-                   T(1), threads);
+    for_each_run([&](std::size_t begin, std::size_t end) {
+      update_range(c, kind, s, params, grads, state, n, begin, end, Clip::scale, T(scale), T(1), threads);
+    });
   } else {
     const Clip clip = c.clipvalue > 0 ? Clip::value : Clip::none;
     const T bound = c.clipvalue > 0 ? T(c.clipvalue) : T(1);
-    for (const Slice& run : runs)
-      update_range(c, kind, s, params, grads, state, n, run.offset, run.offset + run.size, clip, bound, T(1), threads);
+    for_each_run([&](std::size_t begin, std::size_t end) {
+      update_range(c, kind, s, params, grads, state, n, begin, end, clip, bound, T(1), threads);
+    });
   }
 }
 
