@@ -123,9 +123,11 @@ def test_model_to_dot_labels_equal_keras(keras):
     assert cluster.get_name() == f"cluster_{ours.name}" and cluster.get("label") == ours.name
 
 
-def test_model_to_dot_escapes_html():
-    model = Sequential([Input(shape=(2,)), layers.Dense(1, name="a<b>&c")])
-    assert "a&lt;b&gt;&amp;c" in utils.model_to_dot(model).to_string()
+def test_names_are_text_for_either_route(matplotlib_route, tmp_path):
+    model = Sequential([Input(shape=(2,)), layers.Dense(1, name="a<b>&c $x")])
+    assert "a&lt;b&gt;&amp;c $x" in utils.model_to_dot(model, show_layer_names=True).to_string()
+    utils.plot_model(model, tmp_path / "m.svg", show_layer_names=True)  # not HTML, not mathtext
+    assert svg_texts(tmp_path / "m.svg") == ["a<b>&c $x", "(Dense)"]
 
 
 @pytest.mark.skipif(not visualization._graphviz_available(), reason="graphviz's dot program is not installed "

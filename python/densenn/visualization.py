@@ -217,7 +217,7 @@ def _model_figure(boxes, rankdir, dpi):
                 cursor = left + (cell_width - width(pieces, size)) / 2
                 for text, bold in pieces:
                     axes.text(cursor, top - height / 2, text, fontproperties=fonts[size, bold], color=colour,
-                              ha="left", va="center_baseline")
+                              ha="left", va="center_baseline", parse_math=False)  # a name may hold "$"
                     cursor += width([(text, bold)], size) + space
                 left += cell_width
             top -= height
@@ -351,9 +351,9 @@ def plot_history(history, metrics=None, figsize=None):
             warnings.warn(f"plot_history: 'val_{name}' has {len(validation)} values for {len(epochs)} epochs "
                           "(validation_freq > 1?): the history does not say which epochs they belong to, so they "
                           "are not drawn.", stacklevel=2)
-        axis.set_title(name)
+        axis.set_title(name, parse_math=False)
         axis.set_xlabel("epoch")
-        axis.set_ylabel(name)
+        axis.set_ylabel(name, parse_math=False)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         if len(axis.lines) > 1:
