@@ -97,6 +97,12 @@ def test_matplotlib_formats_from_the_suffix_and_directions(matplotlib_route, tmp
     assert tb_height > 2.5 * lr_height and lr_width > 2.5 * tb_width  # three boxes stacked, or side by side
 
 
+def test_a_model_without_layers_is_a_blank_picture(matplotlib_route, tmp_path):
+    utils.plot_model(Sequential([Input(shape=(4,))]), tmp_path / "empty.png", dpi=72)
+    picture = mpimg.imread(tmp_path / "empty.png")
+    assert picture.shape[:2] == (16, 16) and picture.min() == 1.0  # the margins, white
+
+
 def test_matplotlib_functional_model_shows_its_input_layer(matplotlib_route, tmp_path):
     inputs = Input(shape=(3,), name="features")
     model = densenn.Model(inputs, layers.Dense(2, name="scores")(inputs))

@@ -285,9 +285,10 @@ def test_a_real_tensorboard_server_serves_the_history(trained, tmp_path):
     _, log_dir, history, _, _ = trained
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(log_dir),
-                               "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "tensorboard.log", "w"))
+    with open(tmp_path / "tensorboard.log", "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(log_dir),
+                                   "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
+                                  stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline, tags = time.monotonic() + 120, {}
         while time.monotonic() < deadline:  # until it listens and has read both runs' scalars

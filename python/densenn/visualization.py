@@ -192,12 +192,12 @@ def _model_figure(boxes, rankdir, dpi):
     if rankdir in ("BT", "RL"):
         order.reverse()
     corners, along = [None] * len(layouts), 0.0
-    thickest = max((w if vertical else h) for w, h, _ in layouts)
+    thickest = max(((w if vertical else h) for w, h, _ in layouts), default=0.0)  # no layers: a blank picture
     for index in order:  # TB/BT: downwards; LR/RL: rightwards
         w, h, _ = layouts[index]
         corners[index] = ((thickest - w) / 2, -along - h) if vertical else (along, (thickest - h) / 2)
         along += (h if vertical else w) + _GAP
-    along -= _GAP
+    along = max(along - _GAP, 0.0)
     x_low, x_high = (0, thickest) if vertical else (0, along)
     y_low, y_high = (-along, 0) if vertical else (0, thickest)
 
