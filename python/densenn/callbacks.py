@@ -626,8 +626,8 @@ class TensorBoard(Callback):
       the whole fit; with `histogram_freq` N, every N epochs, each weight's histogram (``<path>/histogram``, the
       weight's Keras path, e.g. ``sequential/dense/kernel``) and with `write_images` its picture
       (``<path>/image``); with `write_steps_per_second`, ``epoch_steps_per_second`` and
-      ``batch_steps_per_second``; with `write_graph`, the model's architecture (its Keras JSON, which
-      TensorBoard's Graphs tab draws as a conceptual graph).
+      ``batch_steps_per_second``; with `write_graph`, when each fit starts, the model's architecture (its Keras
+      JSON, tag ``keras``, which TensorBoard's Graphs tab draws as a conceptual graph).
     - ``<log_dir>/validation``: ``epoch_<name>`` of fit's validation (without ``val_``), and after each
       evaluation, in fit or ``evaluate()``, ``evaluation_<name>_vs_iterations`` at the optimizer's iterations.
 
