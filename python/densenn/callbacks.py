@@ -4,8 +4,10 @@ in C++ without returning to Python."""
 import collections.abc
 import csv
 import inspect
+import itertools
 import math
 import os
+import time
 import warnings
 
 import numpy as np
@@ -13,7 +15,7 @@ import numpy as np
 from ._progbar import Progbar
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
-           "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback"]
+           "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback", "TensorBoard"]
 
 
 def _print_msg(message):
@@ -572,3 +574,242 @@ class LambdaCallback(Callback):
         for hook, function in given.items():
             if function is not None:
                 setattr(self, hook, function)
+
+
+# --------------------------------------------------------------------------- TensorBoard
+
+def _tensorboardx():
+    """tensorboardX's writer and summary builders: they write TensorBoard's event files without TensorFlow."""
+    try:
+        import tensorboardX
+        from tensorboardX import summary
+        from tensorboardX.proto import summary_pb2, tensor_pb2
+    except ImportError as e:
+        raise ImportError("densenn.callbacks.TensorBoard writes its event files with the tensorboardX package, which "
+                          "is not installed: pip install tensorboardX (or pip install 'densenn[tensorboard]', which "
+                          "also installs TensorBoard itself to view them).") from e
+    return tensorboardX.FileWriter, summary, summary_pb2, tensor_pb2
+
+
+_WRITER_NUMBERS = itertools.count()
+
+
+def _keras_weight_path(layer, weight):
+    """The path Keras 3 gives a weight, which names its histogram: a Sequential model builds its layers inside
+    its own scope ('sequential/dense/kernel'); a functional model's layers are built outside it ('dense/kernel')."""
+    from .functional import Functional  # the trainer imports this module, and functional imports the trainer
+    home = layer._model
+    path = weight.path if isinstance(home, Functional) else f"{home.name}/{weight.path}"
+    return path.replace(":", "_")
+
+
+def _weight_image(values):
+    """A weight as Keras draws it: squeezed, a vector as a column, a matrix with its longer side across; values
+    scaled to bytes as TensorFlow's image summary does (x * 255.5, clipped to 0..255). None for other shapes."""
+    image = np.squeeze(np.nan_to_num(np.asarray(values, dtype=np.float64)))
+    if image.ndim == 1:
+        image = image[:, None]
+    elif image.ndim == 2 and image.shape[0] > image.shape[1]:
+        image = image.T
+    elif image.ndim != 2:
+        return None
+    return np.clip(image * 255.5, 0, 255).astype(np.uint8)[:, :, None]
+
+
+class TensorBoard(Callback):
+    """Writes what TensorBoard shows (``tensorboard --logdir logs``): Keras 3's callback, with its directories,
+    tags and steps, writing the event files with tensorboardX (no TensorFlow needed).
+
+    - ``<log_dir>/train``: ``epoch_loss``, ``epoch_<metric>`` and ``epoch_learning_rate`` at step `epoch`
+      (counted from 0); with `update_freq` ``'batch'`` or N, ``batch_loss`` and ``batch_<metric>`` (the running
+      means of the epoch so far, as in the logs) every N batches, at the batch's number counted from 1 over
+      the whole fit; with `histogram_freq` N, every N epochs, each weight's histogram (``<path>/histogram``, the
+      weight's Keras path, e.g. ``sequential/dense/kernel``) and with `write_images` its picture
+      (``<path>/image``); with `write_steps_per_second`, ``epoch_steps_per_second`` and
+      ``batch_steps_per_second``; with `write_graph`, when each fit starts, the model's architecture (its Keras
+      JSON, tag ``keras``, which TensorBoard's Graphs tab draws as a conceptual graph).
+    - ``<log_dir>/validation``: ``epoch_<name>`` of fit's validation (without ``val_``), and after each
+      evaluation, in fit or ``evaluate()``, ``evaluation_<name>_vs_iterations`` at the optimizer's iterations.
+
+    Unlike Keras' TensorFlow-based writer, epoch summaries do not depend on `update_freq` (Keras drops them
+    when the batches of a fit are not a multiple of it). Keras also traces the TensorFlow graph of its train
+    step; densenn trains in its C++ core, which has no such graph: `write_graph` writes the model's conceptual
+    graph only. `profile_batch` (TensorFlow's and JAX's profilers) and `embeddings_freq` (densenn has no
+    Embedding layer) must keep their defaults. Batch summaries make training return to Python after every
+    batch; with ``update_freq='epoch'`` the callback leaves the C++ loop running whole epochs.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None):
+        super().__init__()
+        self._file_writer, self._summary, self._summary_pb2, self._tensor_pb2 = _tensorboardx()
+        if not isinstance(log_dir, (str, os.PathLike)):
+            raise ValueError(f"TensorBoard: log_dir must be a path (a string or os.PathLike), got {log_dir!r}")
+        self.log_dir = os.fspath(log_dir)
+        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, (int, np.integer)) or histogram_freq < 0:
+            raise ValueError(f"TensorBoard: histogram_freq must be an integer >= 0 (0: no histograms), "
+                             f"got {histogram_freq!r}")
+        self.histogram_freq = int(histogram_freq)
+        for argument, value in (("write_graph", write_graph), ("write_images", write_images),
+                                ("write_steps_per_second", write_steps_per_second)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"TensorBoard: {argument} must be True or False, got {value!r}")
+        self.write_graph, self.write_images = bool(write_graph), bool(write_images)
+        self.write_steps_per_second = bool(write_steps_per_second)
+        if write_images:
+            try:
+                import PIL  # noqa: F401  (tensorboardX encodes the pictures as PNG with Pillow)
+            except ImportError as e:
+                raise ImportError("TensorBoard(write_images=True) needs Pillow: pip install pillow") from e
+        if update_freq == "batch":
+            update_freq = 1
+        if update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(update_freq, (int, np.integer))
+                                       or update_freq < 1):
+            raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or an integer >= 1 (a number of "
+                             f"batches), got {update_freq!r}")
+        self.update_freq = update_freq if update_freq == "epoch" else int(update_freq)
+        if isinstance(profile_batch, bool) or not isinstance(profile_batch, (int, np.integer)) or profile_batch != 0:
+            raise ValueError("Profiling is not available with densenn: TensorBoard's profiler traces TensorFlow and "
+                             "JAX programs, and densenn trains in its own C++ core. "
+                             f"Received: profile_batch={profile_batch!r} (must be 0)")
+        if isinstance(embeddings_freq, bool) or not isinstance(embeddings_freq, (int, np.integer)) \
+                or embeddings_freq != 0:
+            raise ValueError("Embeddings are not available with densenn: TensorBoard's projector shows the weights "
+                             "of Embedding layers, which densenn does not have. "
+                             f"Received: embeddings_freq={embeddings_freq!r} (must be 0)")
+        self.embeddings_freq = 0
+        self.embeddings_metadata = embeddings_metadata  # as Keras, used only with embeddings_freq
+        self.profile_batch = 0
+        self._writers = {}  # 'train' / 'validation': a FileWriter, opened when first written to
+        self._training = False
+        self._global_train_batch = 0
+        self._epoch_start = (0.0, 0)  # (time, optimizer iterations) when the epoch began
+        self._batch_start = 0.0
+        if self.update_freq != "epoch":
+            # Bound only when asked for: the trainer returns to Python after every batch for a callback that
+            # has batch hooks.
+            self.on_train_batch_begin = self._train_batch_begin
+            self.on_train_batch_end = self._train_batch_end
+
+    # ------------------------------------------------------------------ writers
+    def _writer(self, run):
+        if run not in self._writers:
+            # tensorboardX names a file by the second it was opened in: the suffix (TensorFlow's: process, writer
+            # number) keeps a writer from overwriting one opened in the same second, e.g. an evaluate()'s after fit's
+            self._writers[run] = self._file_writer(os.path.join(self.log_dir, run),
+                                                   filename_suffix=f".{os.getpid()}.{next(_WRITER_NUMBERS)}.v2")
+        return self._writers[run]
+
+    def _scalars(self, run, prefix, logs, step, suffix=""):
+        writer = self._writer(run)
+        for name, value in logs.items():
+            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+                writer.add_summary(self._summary.scalar(f"{prefix}{name}{suffix}", float(value)), int(step))
+
+    def _close_writers(self):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+    def set_model(self, model):
+        self._close_writers()
+        super().set_model(model)
+
+    # ------------------------------------------------------------------ hooks
+    def on_train_begin(self, logs=None):
+        self._training = True
+        self._global_train_batch = 0
+        if self.write_graph:
+            self._write_model_graph()
+
+    def on_train_end(self, logs=None):
+        self._training = False
+        self._close_writers()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.write_steps_per_second:
+            self._epoch_start = (time.perf_counter(), self._iterations())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._log_epoch_metrics(epoch, logs)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._log_weights(epoch)
+        for writer in self._writers.values():  # a TensorBoard watching the run sees each epoch at once
+            writer.flush()
+
+    def on_test_end(self, logs=None):
+        if getattr(self.model, "optimizer", None) is None:
+            return
+        self._scalars("validation", "evaluation_", logs or {}, self._iterations(), suffix="_vs_iterations")
+        if self._training:
+            self._writer("validation").flush()
+        else:  # a standalone evaluate(): nothing else comes
+            self._close_writers()
+
+    def _train_batch_begin(self, batch, logs=None):
+        self._global_train_batch += 1
+        if self.write_steps_per_second:
+            self._batch_start = time.perf_counter()
+
+    def _train_batch_end(self, batch, logs=None):
+        step = self._global_train_batch
+        if step % self.update_freq:
+            return
+        if self.write_steps_per_second:
+            elapsed = time.perf_counter() - self._batch_start
+            if elapsed > 0:
+                self._scalars("train", "batch_", {"steps_per_second": 1.0 / elapsed}, step)
+        if isinstance(logs, dict):
+            self._scalars("train", "batch_", logs, step)
+
+    # ------------------------------------------------------------------ what is written
+    def _iterations(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        return int(optimizer.iterations) if optimizer is not None else 0
+
+    def _log_epoch_metrics(self, epoch, logs):
+        if not logs:
+            return
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        validation = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            train["learning_rate"] = optimizer.learning_rate
+        if self.write_steps_per_second:
+            started, iterations = self._epoch_start
+            elapsed = time.perf_counter() - started
+            if elapsed > 0:
+                train["steps_per_second"] = (self._iterations() - iterations) / elapsed
+        self._scalars("train", "epoch_", train, epoch)
+        if validation:
+            self._scalars("validation", "epoch_", validation, epoch)
+
+    def _log_weights(self, epoch):
+        writer = self._writer("train")
+        for layer in self.model.layers:
+            for weight, values in zip(layer.weights, layer.get_weights()):
+                path = _keras_weight_path(layer, weight)
+                finite = values[np.isfinite(values)]  # a diverged model's NaNs have no place on the axis
+                if finite.size:
+                    # 30 equal buckets, as TensorFlow's histogram summary that Keras writes
+                    writer.add_summary(self._summary.histogram(f"{path}/histogram", finite, bins=30), epoch)
+                image = _weight_image(values) if self.write_images else None
+                if image is not None:
+                    writer.add_summary(self._summary.image(f"{path}/image", image, dataformats="HWC"), epoch)
+
+    def _write_model_graph(self):
+        """The model's Keras JSON under the tag 'keras' at step 0, as Keras' keras_model_summary writes it: the
+        Graphs tab draws it as a conceptual graph."""
+        try:
+            json_string = self.model.to_json()
+        except Exception as e:  # as Keras: a model that cannot be written as JSON has no graph, training goes on
+            warnings.warn(f"Model failed to serialize as JSON. Ignoring... {e}", stacklevel=2)
+            return
+        pb = self._summary_pb2
+        metadata = pb.SummaryMetadata(plugin_data=pb.SummaryMetadata.PluginData(plugin_name="graph_keras_model",
+                                                                                content=b"1"))
+        tensor = self._tensor_pb2.TensorProto(dtype="DT_STRING", string_val=[json_string.encode()])
+        tensor.tensor_shape.SetInParent()  # a scalar string
+        summary = pb.Summary(value=[pb.Summary.Value(tag="keras", metadata=metadata, tensor=tensor)])
+        self._writer("train").add_summary(summary, 0)

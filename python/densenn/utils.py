@@ -4,6 +4,8 @@ import random
 
 import numpy as np
 
+from .visualization import model_to_dot, plot_history, plot_model  # noqa: F401
+
 _seed_sequence = None  # numpy SeedSequence after set_random_seed, else fresh entropy per model
 
 
