@@ -32,7 +32,7 @@ try:
                               TransformerMixin)
     from sklearn.preprocessing import OneHotEncoder
     from sklearn.utils import check_random_state
-    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as e:  # validate_data and the tags API came with scikit-learn 1.6
     raise ImportError(f"densenn.wrappers needs scikit-learn 1.6 or later (pip install 'scikit-learn>=1.6'): {e}") \
@@ -154,12 +154,13 @@ class SKLBase(BaseEstimator):
             return copy.deepcopy(self.model) if self.warm_start else native.fresh_copy(self.model)
         if not callable(self.model):
             raise TypeError(f"model: expected a densenn model or a callable that returns one, got {self.model!r}")
-        return self.model(X=X, y=target, **model_kwargs)
-
-    def _check_model(self, model, X, target):
+        model = self.model(X=X, y=target, **model_kwargs)
         if not isinstance(model, Sequential):
             raise TypeError(f"model: the callable must return a densenn model (densenn.Sequential or "
                             f"densenn.Model), got {type(model).__name__}")
+        return model
+
+    def _check_model(self, model, X, target):
         if not model.compiled:
             raise RuntimeError("model: the model must be compiled (with a loss and an optimizer) before the "
                                f"{type(self).__name__} fits it: call model.compile(optimizer=..., loss=...) in the "
@@ -189,10 +190,7 @@ class SKLearnClassifier(ClassifierMixin, SKLBase):
     _target_columns = "(one-hot, one per class)"
 
     def _encode_target(self, y, reset):
-        check_classification_targets(y)
-        kind = type_of_target(y, input_name="y")
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(f"y: SKLearnClassifier takes binary or multiclass labels, got {kind} targets.")
+        check_classification_targets(y)  # y is 1-D (validate_data): binary or multiclass labels
         if reset:
             self._label_encoder = OneHotEncoder(sparse_output=False, dtype=np.float32).fit(y.reshape(-1, 1))
             self.classes_ = self._label_encoder.categories_[0]
