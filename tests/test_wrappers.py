@@ -88,7 +88,8 @@ def test_array_api_check_in_a_child_process():
                           SKLearnTransformer(build, model_kwargs=REGRESSION, fit_kwargs=CHECK_FIT, random_state=0)):
             results = check_estimator(estimator, on_skip=None,
                                       expected_failed_checks=EXPECTED_FAILED_CHECKS[type(estimator).__name__])
-            print(type(estimator).__name__, [r["status"] for r in results if r["check_name"] == "check_array_api_input"])
+            print(type(estimator).__name__,
+                  [r["status"] for r in results if r["check_name"] == "check_array_api_input"])
     """
     path = os.pathsep.join([os.path.dirname(__file__), *sys.path])
     child = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300,

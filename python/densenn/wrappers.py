@@ -44,8 +44,9 @@ from .sequential import Sequential
 
 __all__ = ["SKLearnClassifier", "SKLearnRegressor", "SKLearnTransformer"]
 
-# Seeding is process-wide (utils.set_random_seed): one seeded model construction at a time.
-_seeding = threading.Lock()
+# Seeding is process-wide (utils.set_random_seed): one seeded model construction at a time (reentrant: a build
+# function may itself fit a seeded estimator).
+_seeding = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -138,7 +139,7 @@ class SKLBase(BaseEstimator):
                 model = self._new_model(X, target, model_kwargs)
                 if not model.built:
                     model.build((None, X.shape[1]))  # here, so that its seeded generator gives its weights
-        self._check_model(model, X, target)
+        self._check_model(model, target)
         history = model.fit(X, target, sample_weight=sample_weight, **fit_kwargs)
         self.model_ = model
         self.history_ = dict(history.history)
@@ -160,7 +161,7 @@ class SKLBase(BaseEstimator):
                             f"densenn.Model), got {type(model).__name__}")
         return model
 
-    def _check_model(self, model, X, target):
+    def _check_model(self, model, target):
         if not model.compiled:
             raise RuntimeError("model: the model must be compiled (with a loss and an optimizer) before the "
                                f"{type(self).__name__} fits it: call model.compile(optimizer=..., loss=...) in the "
