@@ -169,7 +169,15 @@ def test_bad_sample_weights_are_refused():
         clf.fit(X, labels, sample_weight=np.zeros(20))
 
 
-def test_grid_search_over_a_pipeline_picks_the_same_parameters_in_processes_as_serially():
+@pytest.fixture
+def worker_processes():
+    """joblib's loky worker processes, shut down after the test (loky keeps them for reuse otherwise)."""
+    yield
+    from joblib.externals.loky import get_reusable_executor
+    get_reusable_executor().shutdown(wait=True)
+
+
+def test_grid_search_over_a_pipeline_picks_the_same_parameters_in_processes_as_serially(worker_processes):
     X, labels = _blobs(n=90, seed=4)
     pipe = Pipeline([("scale", StandardScaler()),
                      ("clf", SKLearnClassifier(build, fit_kwargs={"epochs": 4, **QUIET}, random_state=0))])
@@ -184,7 +192,7 @@ def test_grid_search_over_a_pipeline_picks_the_same_parameters_in_processes_as_s
     assert isinstance(serial.best_estimator_[-1].model_, Sequential)
 
 
-def test_randomized_search_and_cross_val_score_in_processes():
+def test_randomized_search_and_cross_val_score_in_processes(worker_processes):
     X, labels = _blobs(n=60, seed=6)
     clf = SKLearnClassifier(build, fit_kwargs={"epochs": 3, **QUIET}, random_state=5)
     scores = cross_val_score(clf, X, labels, cv=3)
