@@ -21,6 +21,15 @@ __all__ = ["Sequential", "Model", "Input", "layers", "models", "backend", "losse
            "get_library", "get_cmake_dir"]
 
 
+def __getattr__(name):
+    """``densenn.wrappers`` (scikit-learn estimators) is imported when first used: it imports scikit-learn, which
+    takes longer than densenn itself."""
+    if name == "wrappers":
+        import importlib
+        return importlib.import_module(".wrappers", __name__)
+    raise AttributeError(f"module 'densenn' has no attribute {name!r}")
+
+
 def build_info():
     """Which build of the C++ core is running: instruction set, Eigen's SIMD, OpenMP threads."""
     return {

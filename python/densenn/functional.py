@@ -2,6 +2,7 @@
 layer called on the previous layer's output, outputs taken at any layers of the chain. A chain is a Sequential
 model with input and output tensors, so the same C++ core runs it; graphs that branch, merge or take several
 inputs are refused with a ValueError."""
+from . import saving
 from ._summary import format_shape
 from .layers import InputLayer, KerasTensor, unique_name
 from .sequential import Sequential, copy_weights, new_core, weight_slices
@@ -95,6 +96,22 @@ class Functional(Sequential):
             for layer in chain:
                 layer._model = homes[id(layer)]
             raise
+
+    @classmethod
+    def _of_layers(cls, model):
+        """The functional chain of an unbuilt Sequential model's layers, which move to it (loading a chain)."""
+        inputs = outputs = InputLayer(shape=model._input_shape).output
+        for layer in model._layers:
+            layer._model = None
+            outputs = layer._call_symbolic(outputs)
+        return cls(inputs, outputs, name=model.name, trainable=model.trainable)
+
+    def __reduce__(self):
+        """pickle and copy.deepcopy, as a Sequential model's (densenn's model format); the copy holds all its
+        layers' weights, also those another model holds here."""
+        self._require_one_output("pickle")
+        self._pull_shared()
+        return saving.native.model_from_bytes, (saving.native.model_to_bytes(self), True)
 
     # ------------------------------------------------------------------ structure
     @property

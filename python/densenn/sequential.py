@@ -541,5 +541,11 @@ class Sequential(Trainer):
         from Keras' '.weights.h5' and '.keras' files, or from a legacy Keras '.h5' file."""
         saving.load_weights(self, filepath)
 
+    def __reduce__(self):
+        """pickle and copy.deepcopy go through densenn's own model format (saving.native.model_to_bytes): the
+        copy has the same weights, compile configuration and optimizer state, and ``fit`` goes on in it exactly
+        as in the original; unpickling builds it as load_model does, from bytes and JSON only."""
+        return saving.native.model_from_bytes, (saving.native.model_to_bytes(self),)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -16,6 +16,7 @@ atomic: a temporary file in the same directory, fsync, rename; a failure leaves 
 """
 import json
 import os
+import tempfile
 
 import numpy as np
 
@@ -26,7 +27,8 @@ from .. import optimizers as optimizers_module
 from .._core import core
 from . import keras_files, policy
 
-__all__ = ["ModelFileError", "save_model", "load_model", "save_weights", "load_weights", "NATIVE_SUFFIX"]
+__all__ = ["ModelFileError", "save_model", "load_model", "save_weights", "load_weights", "model_to_bytes",
+           "model_from_bytes", "fresh_copy", "NATIVE_SUFFIX"]
 
 NATIVE_SUFFIX = ".dnn"
 KERAS_WEIGHTS_SUFFIX = ".weights.h5"
@@ -150,22 +152,32 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True, **faults
     _require_built(model, "save")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save: {path!r} exists and overwrite=False.")
-    c = model._core
-    snap = c.snapshot()  # one consistent state, also while another thread trains the model
-    compiled = _compile_config(model)
-    meta = {"format": _FORMAT, "kind": "model", "densenn_version": _version(),
+    _write(path, _model_spec(model, include_optimizer, "save"), **faults)
+
+
+def _description(model):
+    """The model's JSON description, as a model file holds it: the architecture (Keras' config of the
+    Sequential model of its layers) and the compile configuration."""
+    return {"format": _FORMAT, "kind": "model", "densenn_version": _version(),
             "model": {"module": "keras", "class_name": "Sequential", "config": model.get_config(),
                       "registered_name": None},
-            "compile": compiled,
+            "compile": _compile_config(model),
             "optimizer": None}
+
+
+def _model_spec(model, include_optimizer, what):
+    """What the C++ writer takes for a whole-model file of a built model."""
+    c = model._core
+    snap = c.snapshot()  # one consistent state, also while another thread trains the model
+    meta = _description(model)
     tensors = [("params", _tensor(snap["params"], model._dtype)), ("state", _tensor(snap["state"], model._dtype))]
-    if include_optimizer and compiled is not None:
+    if include_optimizer and meta["compile"] is not None:
         meta["optimizer"] = {"built": bool(model._optimizer_built)}
         tensors.append(("optimizer_state", _tensor(snap["optimizer_state"], model._dtype)))
-    spec = {"kind": "model", "input_dim": int(c.input_dim), "layers": _core_layers(model),
-            "json": _json_dumps(meta, "save"), "tensors": tensors,
-            "training": (int(snap["iterations"]) if compiled is not None else 0, [int(w) for w in snap["rng_state"]])}
-    _write(path, spec, **faults)
+    iterations = int(snap["iterations"]) if meta["compile"] is not None else 0
+    return {"kind": "model", "input_dim": int(c.input_dim), "layers": _core_layers(model),
+            "json": _json_dumps(meta, what), "tensors": tensors,
+            "training": (iterations, [int(w) for w in snap["rng_state"]])}
 
 
 def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
@@ -175,13 +187,20 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
     if _is_keras_path(path):
         return keras_files.load_keras(path, compile=compile)
     data, meta = _read(path, "load_model")
+    return _model_from_file(data, meta, f"'{path}'", compile)
+
+
+def _model_from_file(data, meta, source, compile, functional=False):
+    """The model a whole-model file describes, with its weights and training state; with compile=True also
+    its compile configuration and optimizer state. `functional`: a functional Model of the chain of layers
+    rather than a Sequential one."""
     if data["kind"] != "model" or meta.get("kind") != "model":
-        raise ValueError(f"load_model: '{path}' holds weights only (written by save_weights); build the model and "
+        raise ValueError(f"load_model: {source} holds weights only (written by save_weights); build the model and "
                          "call model.load_weights on it.")
     from ..sequential import Sequential
     model_entry = meta.get("model")
     if not isinstance(model_entry, dict) or model_entry.get("class_name") != "Sequential":
-        raise ModelFileError(f"'{path}': the file does not describe a Sequential model.")
+        raise ModelFileError(f"{source}: the file does not describe a Sequential model.")
     previous = config_module.floatx()
     config_module.set_floatx(data["dtype"])  # the file's float type, whatever the current default
     try:
@@ -191,19 +210,23 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
                 model._input_shape = (int(data["input_dim"]),)
             described = _core_layers(model)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
-            raise ModelFileError(f"'{path}': the model it describes cannot be built ({e}).") from None
+            raise ModelFileError(f"{source}: the model it describes cannot be built ({e}).") from None
         # Before building: the JSON must describe the layer table, whose sizes the reader checked against the
         # file's tensors (a JSON that lies must not make Python allocate what the file does not hold).
         if [_normalized(s) for s in described] != [_normalized(s) for s in data["layers"]] or \
                 int(np.prod(model._input_shape)) != int(data["input_dim"]):
-            raise ModelFileError(f"'{path}': the file's layer table and its JSON description disagree.")
+            raise ModelFileError(f"{source}: the file's layer table and its JSON description disagree.")
         try:
-            model._build()
+            if functional:
+                from ..functional import Functional
+                model = Functional._of_layers(model)
+            else:
+                model._build()
         except ValueError as e:
-            raise ModelFileError(f"'{path}': the model it describes cannot be built ({e}).") from None
+            raise ModelFileError(f"{source}: the model it describes cannot be built ({e}).") from None
     finally:
         config_module.set_floatx(previous)
-    _check_same_layers(model, data, path)
+    _check_same_layers(model, data, source)
     c = model._core
     c.write([("params", 0, data["tensors"]["params"]), ("state", 0, data["tensors"]["state"])])
     training = data["training"]
@@ -211,22 +234,15 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
         try:
             c.rng_state = training[1]
         except ValueError as e:
-            raise ModelFileError(f"'{path}': {e}") from None
+            raise ModelFileError(f"{source}: {e}") from None
     if compile and meta.get("compile") is not None:
-        entry = meta["compile"]
-        try:
-            model.compile(optimizer=optimizers_module.deserialize(entry["optimizer"]),
-                          loss=losses_module.get(entry["loss"]),
-                          metrics=[_metric(m, path) for m in entry.get("metrics", [])],
-                          weighted_metrics=[_metric(m, path) for m in entry.get("weighted_metrics", [])])
-        except (KeyError, TypeError, AttributeError, ValueError) as e:  # what compile() says of a bad argument
-            raise ModelFileError(f"'{path}': its compile configuration is not valid ({e}).") from None
+        _compile_from(model, meta["compile"], source)
         saved = data["tensors"].get("optimizer_state")
         if not isinstance(meta.get("optimizer"), (dict, type(None))):
-            raise ModelFileError(f"'{path}': its optimizer entry is not valid ({meta['optimizer']!r}).")
+            raise ModelFileError(f"{source}: its optimizer entry is not valid ({meta['optimizer']!r}).")
         if meta.get("optimizer") is not None and saved is not None and training is not None:
             if saved.size != c.optimizer_state.size:
-                raise ModelFileError(f"'{path}': the optimizer state has {saved.size} values, the optimizer "
+                raise ModelFileError(f"{source}: the optimizer state has {saved.size} values, the optimizer "
                                      f"needs {c.optimizer_state.size}.")
             c.write([("optimizer_state", 0, saved)])
             c.iterations = int(training[0])
@@ -234,15 +250,80 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
     return model
 
 
-def _check_same_layers(model, data, path):
+def _compile_from(model, entry, source):
+    """Compiles the model as a file's compile configuration says."""
+    try:
+        model.compile(optimizer=optimizers_module.deserialize(entry["optimizer"]),
+                      loss=losses_module.get(entry["loss"]),
+                      metrics=[_metric(m, source) for m in entry.get("metrics", [])],
+                      weighted_metrics=[_metric(m, source) for m in entry.get("weighted_metrics", [])])
+    except (KeyError, TypeError, AttributeError, ValueError) as e:  # what compile() says of a bad argument
+        raise ModelFileError(f"{source}: its compile configuration is not valid ({e}).") from None
+
+
+def _check_same_layers(model, data, source):
     ours = [_normalized(s) for s in _core_layers(model)]
     theirs = [_normalized(s) for s in data["layers"]]
     if ours != theirs or int(model._core.input_dim) != int(data["input_dim"]):
-        raise ModelFileError(f"'{path}': the file's layer table and its JSON description disagree.")
+        raise ModelFileError(f"{source}: the file's layer table and its JSON description disagree.")
     for name, size in (("params", model._core.params.size), ("state", model._core.state.size)):
         if data["tensors"][name].size != size:
-            raise ModelFileError(f"'{path}': {name} has {data['tensors'][name].size} values, the model "
+            raise ModelFileError(f"{source}: {name} has {data['tensors'][name].size} values, the model "
                                  f"needs {size}.")
+
+
+# ---------------------------------------------------------------------- bytes (pickle, copy.deepcopy)
+_PICKLED = "the pickled densenn model"
+
+
+def model_to_bytes(model):
+    """The model as bytes, as pickle stores it: a built model's whole-model file (weights, compile
+    configuration, optimizer and generator state, as ``save`` writes), or an unbuilt model's JSON description
+    (architecture and compile configuration; it has no weights yet). Neither holds code or Python objects."""
+    if model._core is None:
+        return _json_dumps(_description(model), "pickle").encode("utf-8")
+    # The C++ core writes model files to paths only: this one lives in a private temporary folder.
+    with tempfile.TemporaryDirectory(prefix="densenn-") as folder:
+        path = os.path.join(folder, "model" + NATIVE_SUFFIX)
+        _write(path, _model_spec(model, True, "pickle"))
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def fresh_copy(model):
+    """A model of the same architecture and compile configuration, with new weights (Keras' clone_model, then
+    compiled as the original)."""
+    return model_from_bytes(_json_dumps(_description(model), "fresh_copy").encode("utf-8"))
+
+
+def model_from_bytes(data, functional=False):
+    """The model that ``model_to_bytes`` gave these bytes for, built as ``load_model`` builds a model from its
+    file (every size checked, no code run); `functional`: a functional Model of the chain of layers."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"model_from_bytes: expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if data[:1] == b"{":  # an unbuilt model's description
+        meta = policy.parse_json(data, "its JSON description", _PICKLED)
+        entry = meta.get("model") if isinstance(meta, dict) and meta.get("format") == _FORMAT else None
+        if not isinstance(entry, dict) or entry.get("class_name") != "Sequential":
+            raise ModelFileError(f"{_PICKLED}: its JSON description is not densenn's.")
+        from ..sequential import Sequential
+        try:
+            model = Sequential.from_config(entry.get("config", {}))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+            raise ModelFileError(f"{_PICKLED}: the model it describes cannot be built ({e}).") from None
+        if meta.get("compile") is not None:
+            _compile_from(model, meta["compile"], _PICKLED)
+        return model
+    with tempfile.TemporaryDirectory(prefix="densenn-") as folder:
+        path = os.path.join(folder, "model" + NATIVE_SUFFIX)
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            file_data, meta = _read(path, "unpickle")
+        except ModelFileError as e:
+            raise ModelFileError(str(e).replace(f"'{path}'", _PICKLED)) from None
+    return _model_from_file(file_data, meta, _PICKLED, compile=True, functional=functional)
 
 
 # ---------------------------------------------------------------------- weights
