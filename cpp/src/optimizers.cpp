@@ -335,15 +335,16 @@ void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* stat
                     const std::vector<Slice>& variables, long long iteration, double learning_rate, int threads) {
   const Kind kind = kind_of(c);
   const Scalars<T> s = scalars<T>(c, kind, state, n, iteration, learning_rate);
-  // f(begin, end) over the variables updated, adjacent ones joined: all of them make one run over the buffer.
-  auto for_each_run = [&](auto&& f) {
-    for (std::size_t i = 0; i < variables.size();) {
-      const std::size_t begin = variables[i].offset;
-      std::size_t end = begin + variables[i].size;
-      while (++i < variables.size() && variables[i].offset == end) end += variables[i].size;
-      f(begin, end);
-    }
+  // The runs of variables updated, adjacent ones joined (all of them make one run over the buffer): the next
+  // one from variables[i] on is [begin, end).
+  auto next_run = [&variables](std::size_t& i, std::size_t& begin, std::size_t& end) {
+    if (i >= variables.size()) return false;
+    begin = variables[i].offset;
+    end = begin + variables[i].size;
+    while (++i < variables.size() && variables[i].offset == end) end += variables[i].size;
+    return true;
   };
+  std::size_t begin = 0, end = 0;
   if (c.clipnorm > 0) {
     // Per variable: g * clipnorm / max(||g||, clipnorm).
     for (const Slice& var : variables) {
@@ -355,18 +356,16 @@ void optimizer_step(const OptimizerConfig& c, T* params, const T* grads, T* stat
   } else if (c.global_clipnorm > 0) {
     // Keras' clip_by_global_norm: scale = clip * min(1/norm, 1/clip), NaN if the norm is not finite.
     double l2sum = 0;
-    for_each_run([&](std::size_t begin, std::size_t end) { l2sum += sum_of_squares(grads + begin, end - begin); });
+    for (std::size_t i = 0; next_run(i, begin, end);) l2sum += sum_of_squares(grads + begin, end - begin);
     const double norm = std::sqrt(l2sum);
     const double scale = c.global_clipnorm * std::min(1 / norm, 1 / c.global_clipnorm) + (norm - norm);
-    for_each_run([&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = 0; next_run(i, begin, end);)
       update_range(c, kind, s, params, grads, state, n, begin, end, Clip::scale, T(scale), T(1), threads);
-    });
   } else {
     const Clip clip = c.clipvalue > 0 ? Clip::value : Clip::none;
     const T bound = c.clipvalue > 0 ? T(c.clipvalue) : T(1);
-    for_each_run([&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = 0; next_run(i, begin, end);)
       update_range(c, kind, s, params, grads, state, n, begin, end, clip, bound, T(1), threads);
-    });
   }
 }
 
