@@ -4,6 +4,8 @@ import random
 
 import numpy as np
 
+from .py_dataset import PyDataset, Sequence  # noqa: F401 (keras.utils' names)
+
 _seed_sequence = None  # numpy SeedSequence after set_random_seed, else fresh entropy per model
 
 
