@@ -387,11 +387,12 @@ class StreamAdapter:
     def __init__(self, x, argument="x", steps=None, steps_argument="steps", shuffle=False, y=None,
                  sample_weight=None, batch_size=None, batch_size_argument="batch_size"):
         kind = stream_kind(x)
+        a_kind = ("an " if kind[0] in "aeiou" else "a ") + kind
         if y is not None:
-            raise ValueError(f"When providing `{argument}` as a {kind}, `y` should not be passed. Instead, the "
+            raise ValueError(f"When providing `{argument}` as {a_kind}, `y` should not be passed. Instead, the "
                              f"targets should be included as part of the {kind}.")
         if sample_weight is not None:
-            raise ValueError(f"When providing `{argument}` as a {kind}, `sample_weights` should not be passed. "
+            raise ValueError(f"When providing `{argument}` as {a_kind}, `sample_weights` should not be passed. "
                              f"Instead, the sample weights should be included as part of the {kind}.")
         if batch_size is not None:
             raise ValueError(f"The `{batch_size_argument}` argument must not be specified for the given input type. "
@@ -419,7 +420,7 @@ class StreamAdapter:
             self.num_batches = len(x) if isinstance(x, collections.abc.Sized) and not self._one_shot else None
         self._shuffle = bool(shuffle) and isinstance(x, PyDataset) and self.num_batches is not None
         if shuffle and not self._shuffle:
-            what = "an infinite PyDataset" if isinstance(x, PyDataset) else f"a {kind}"
+            what = "an infinite PyDataset" if isinstance(x, PyDataset) else a_kind
             warnings.warn(f"`shuffle=True` was passed, but will be ignored since the data `{argument}` was provided "
                           f"as {what}. The {kind} is expected to yield already-shuffled data.", stacklevel=4)
         self._source = None  # the iterator being read (a PyDataset's: of its indices)
@@ -492,7 +493,9 @@ class _Epoch:
         a = self._adapter
         if self._ended:
             a._source = None  # a PyDataset or iterable starts again next epoch
-            self.exhausted = a._one_shot
+            # A generator that ended before steps_per_epoch stops training; one read to its end without steps
+            # does so at the next epoch, which finds no batch.
+            self.exhausted = a._one_shot and (a.steps is not None or not self.batches)
             if not a._given and not self.batches:
                 raise ValueError(f"{a.argument}: the {a.kind} gave no batch; it must yield at least one batch.")
             if a.steps is not None or not self.batches:
