@@ -508,6 +508,33 @@ def test_the_next_batch_is_read_on_another_thread_one_ahead(data):
     assert not data_threads()
 
 
+def test_the_next_batch_is_read_while_the_current_one_trains(data):
+    """Batch k + 1 is read between batch k's begin and end hooks: the generator waits for batch k to begin, and
+    the end hook waits (at most 60 s) for batch k + 1 to have been read. Read on the main thread, it would fail."""
+    x, y, _ = data
+    parts = batches(x, y)
+    begun = [threading.Event() for _ in parts]
+    read = [threading.Event() for _ in parts]
+
+    def source():
+        for k, part in enumerate(parts):
+            if k:
+                begun[k - 1].wait(60)
+            read[k].set()
+            yield part
+
+    class Overlap(cb_module.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            begun[batch].set()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch + 1 < len(parts):
+                assert read[batch + 1].wait(60), f"batch {batch + 1} was not read while batch {batch} trained"
+
+    make_model().fit(source(), verbose=0, callbacks=[Overlap()])
+    assert all(event.is_set() for event in read)
+
+
 def test_early_stopping_with_a_generator(data):
     x, y, _ = data
     model = make_model(learning_rate=0.0)
