@@ -369,10 +369,15 @@ def test_arguments_refused_as_keras_refuses_them(data):
         model.evaluate(generator, y)
     with pytest.raises(ValueError, match=r"^The `validation_batch_size` argument must not be specified"):
         model.fit(x, y, validation_data=iter(batches(x, y)), validation_batch_size=4)
-    with pytest.raises(ValueError, match=r"^steps_per_epoch: densenn counts steps for a x given as a PyDataset"):
+    with pytest.raises(ValueError) as e:
         model.fit(x, y, steps_per_epoch=3)
-    with pytest.raises(ValueError, match=r"^steps: densenn counts steps"):
-        model.predict(x, steps=3)
+    assert str(e.value) == ("steps_per_epoch: densenn takes it when x is a PyDataset, a generator or an iterable; "
+                            "with arrays, a pass covers every sample once (got steps_per_epoch=3).")
+    for call in (lambda: model.predict(x, steps=3), lambda: model.evaluate(x, y, steps=3)):
+        with pytest.raises(ValueError, match=r"^steps: densenn takes it when x is a PyDataset"):
+            call()
+    with pytest.raises(ValueError, match=r"^validation_steps: densenn takes it when validation_data is a PyDataset"):
+        model.fit(x, y, validation_data=(x, y), validation_steps=2)
     assert next(gen)[0].shape == (BATCH, FEATURES)  # nothing was read from the refused generator
     auc = make_model(metrics=["accuracy", densenn.metrics.AUC()])
     with pytest.raises(ValueError, match=r"^fit: the metrics \['auc'\] are not computed over the batches"):

@@ -473,8 +473,8 @@ class Trainer:
 
 def _refuse_steps(steps, argument, data_argument):
     if steps is not None:
-        raise ValueError(f"{argument}: densenn counts steps for a {data_argument} given as a PyDataset, generator or "
-                         f"iterable; for arrays, a pass covers every sample once (got {argument}={steps!r}).")
+        raise ValueError(f"{argument}: densenn takes it when {data_argument} is a PyDataset, a generator or an "
+                         f"iterable; with arrays, a pass covers every sample once (got {argument}={steps!r}).")
 
 
 def _is_mean_metric(compiled):
