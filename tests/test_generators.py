@@ -1,6 +1,7 @@
 """fit/evaluate/predict from data that is not one array: a PyDataset, a generator, an iterator or another iterable
 of batches. The reference is the array path over the same batches in the same order (shuffle=False): the same
 weights bit for bit, the same logs up to rounding (a streamed pass sums its batches' logs in Python)."""
+import io
 import random
 import threading
 import traceback
@@ -332,16 +333,26 @@ def test_validation_data_from_a_generator_and_a_pydataset(data):
 
 
 def test_a_progress_bar_of_unknown_length(data, capsys):
-    """verbose=1 without steps: Keras' 'n/Unknown' bar while it runs, and the count once the epoch is done."""
+    """Without steps the number of batches is unknown (params['steps'] is None, as Keras'): a live bar shows Keras'
+    'n/Unknown', and the final line the count once the pass is done."""
     x, y, _ = data
-    make_model().fit(iter(batches(x, y)), verbose=1)
-    out = capsys.readouterr().out
-    assert out.startswith("7/7 ━━━━━━━━━━━━━━━━━━━━ ") and "accuracy:" in out
-    make_model().evaluate(iter(batches(x, y)), verbose=2)  # verbose=2 writes no bar for evaluate either
-    progress = cb_module.ProgbarLogger(1)
+    recorder = Recorder()
+    make_model().fit(iter(batches(x, y)), verbose=1, callbacks=[recorder])
+    assert recorder.params["steps"] is None
+    out = capsys.readouterr().out  # not a terminal: the final line only
+    assert out.startswith("7/7 ━━━━━━━━━━━━━━━━━━━━ ") and " - accuracy: " in out and out.count("\n") == 1
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    progress = cb_module.ProgbarLogger(1, file=terminal)
     progress.start(None)
-    assert progress._bar.target is None
-    assert "   3/Unknown" in progress._bar._line(3, False, progress._bar._start, 0.0)
+    progress.update(3, {"loss": 0.5})
+    assert "      3/Unknown" in terminal.getvalue()
+    progress.update(5, {"loss": 0.25}, finalize=True)
+    assert "5/5" in terminal.getvalue().rsplit("\r", 1)[-1]
 
 
 # --------------------------------------------------------------------------- refused arguments and bad batches
@@ -394,6 +405,16 @@ def test_pydataset_arguments(data):
         model.fit(ListDataset(batches(x, y), workers=-1))
     with pytest.raises(ValueError, match=r"^x's number of batches \(len\): expected an integer > 0, got 0$"):
         model.fit(ListDataset([]))
+
+    class EmptyLoader:
+        def __iter__(self):
+            return iter(())
+
+        def __len__(self):
+            return 0
+
+    with pytest.raises(ValueError, match=r"^x's number of batches \(len\): expected an integer > 0, got 0$"):
+        model.fit(EmptyLoader())
 
     class NoSuper(PyDataset):
         def __init__(self):  # forgets super().__init__(): Keras' warning, the defaults

@@ -414,10 +414,10 @@ class StreamAdapter:
             if self._workers > 1:
                 self._ahead = max(queue_size, self._workers)
             self.num_batches = x.num_batches
-            if self.num_batches is not None:
-                self.num_batches = positive_int(self.num_batches, f"{argument}'s number of batches (len)")
         else:
             self.num_batches = len(x) if isinstance(x, collections.abc.Sized) and not self._one_shot else None
+        if self.num_batches is not None:
+            self.num_batches = positive_int(self.num_batches, f"{argument}'s number of batches (len)")
         self._shuffle = bool(shuffle) and isinstance(x, PyDataset) and self.num_batches is not None
         if shuffle and not self._shuffle:
             what = "an infinite PyDataset" if isinstance(x, PyDataset) else a_kind
