@@ -2,7 +2,9 @@
 of batches. The reference is the array path over the same batches in the same order (shuffle=False): the same
 weights bit for bit, the same logs up to rounding (a streamed pass sums its batches' logs in Python)."""
 import io
+import os
 import random
+import signal
 import threading
 import traceback
 import warnings
@@ -511,6 +513,31 @@ def test_keyboard_interrupt_from_a_callback_stops_the_reader(data):
     assert same_weights(model, reference)
     following = next(generator)[0]  # batch 4 may have been read ahead (it trains nowhere), no other
     assert np.array_equal(following, parts[4][0]) or np.array_equal(following, parts[5][0])
+
+
+def test_ctrl_c_while_streaming_leaves_whole_steps_and_no_reader(data):
+    """A real SIGINT (sent while the reader thread reads batch 17, mid-epoch): KeyboardInterrupt reaches the
+    caller, the model holds whole optimizer steps only (the weights of its `iterations` batches) and no reading
+    thread is left."""
+    x, y, _ = data
+    parts = batches(x, y)
+
+    def source():
+        for k, part in enumerate(forever(parts)):
+            if k == 17:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield part
+
+    model = make_model()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(source(), steps_per_epoch=7, epochs=5, verbose=0)
+    assert not data_threads()
+    steps = int(model.optimizer.iterations)
+    assert 16 <= steps <= 18  # batch 17 is read while batch 16 trains
+    reference = make_model()
+    for k in range(steps):
+        reference.train_on_batch(*parts[k % len(parts)])
+    assert same_weights(model, reference)
 
 
 def test_the_next_batch_is_read_on_another_thread_one_ahead(data):
