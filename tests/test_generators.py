@@ -232,6 +232,7 @@ def test_a_finite_generator_ends_the_epoch_early_and_stops_training(data):
         history = model.fit((b for b in parts), steps_per_epoch=3, epochs=4, verbose=0, callbacks=[recorder],
                             shuffle=False)
     assert [str(r.message) for r in record] == [RAN_OUT]
+    assert record[0].filename == __file__  # shown at the fit call
     assert history.epoch == [0, 1] and model.stop_training
     assert [c[1] for c in recorder.calls if c[0] == "begin"] == [0, 1, 2, 0, 1]
     reference = make_model()

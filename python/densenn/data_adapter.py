@@ -6,6 +6,7 @@ import collections.abc
 import itertools
 import math
 import random
+import sys
 import threading
 import types
 import warnings
@@ -235,7 +236,6 @@ def verbose_level(verbose):
     return int(verbose)
 
 
-
 # --------------------------------------------------------------------------- data that is not one array
 
 def is_stream(x):
@@ -247,6 +247,14 @@ def is_stream(x):
             or hasattr(x, "__array__") or hasattr(x, "__array_interface__"):
         return False
     return isinstance(x, collections.abc.Iterable)
+
+
+def _warn(message):
+    """A UserWarning shown at the caller's line outside densenn (the user's fit/evaluate/predict call)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("densenn."):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def stream_kind(x):
@@ -421,8 +429,8 @@ class StreamAdapter:
         self._shuffle = bool(shuffle) and isinstance(x, PyDataset) and self.num_batches is not None
         if shuffle and not self._shuffle:
             what = "an infinite PyDataset" if isinstance(x, PyDataset) else a_kind
-            warnings.warn(f"`shuffle=True` was passed, but will be ignored since the data `{argument}` was provided "
-                          f"as {what}. The {kind} is expected to yield already-shuffled data.", stacklevel=4)
+            _warn(f"`shuffle=True` was passed, but will be ignored since the data `{argument}` was provided as "
+                  f"{what}. The {kind} is expected to yield already-shuffled data.")
         self._source = None  # the iterator being read (a PyDataset's: of its indices)
         self._read = 0  # batches read from it
         self._given = False  # whether any epoch had a batch
@@ -499,9 +507,9 @@ class _Epoch:
             if not a._given and not self.batches:
                 raise ValueError(f"{a.argument}: the {a.kind} gave no batch; it must yield at least one batch.")
             if a.steps is not None or not self.batches:
-                warnings.warn("Your input ran out of data; interrupting training. Make sure that your dataset or "
-                              "generator can generate at least `steps_per_epoch * epochs` batches. You may need to "
-                              "use the `.repeat()` function when building your dataset.", stacklevel=3)
+                _warn("Your input ran out of data; interrupting training. Make sure that your dataset or generator "
+                      "can generate at least `steps_per_epoch * epochs` batches. You may need to use the `.repeat()` "
+                      "function when building your dataset.")
         elif a.num_batches is not None and a._read >= a.num_batches:
             a._source = None
         a._given = a._given or self.batches > 0
