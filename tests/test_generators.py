@@ -264,6 +264,42 @@ def test_pydataset_steps_per_epoch_goes_on_where_the_last_epoch_stopped(data):
     assert dataset.events == ["begin", "end"] * 3 and history.epoch == [0, 1, 2]
 
 
+def test_pydataset_epochs_and_validation_steps_read_what_keras_reads(data, keras):
+    """Real Keras 3 on the same PyDataset schedule: the same indices read per epoch (Keras also reads index 0 once
+    more, first, to learn the batches' shapes) and the same number of 'ran out of data' warnings."""
+    x, y, _ = data
+
+    def keras_dataset(items):
+        class Recording(keras.utils.PyDataset):
+            def __init__(self):
+                super().__init__()
+                self.asked = []
+
+            def __len__(self):
+                return len(items)
+
+            def __getitem__(self, index):
+                self.asked.append(index)
+                return items[index]
+        return Recording()
+
+    train, val = batches(x, y)[:5], batches(x, y, size=5)
+    reference = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(CLASSES, activation="softmax")])
+    reference.compile("sgd", "categorical_crossentropy")
+    keras_train, keras_val = keras_dataset(train), keras_dataset(val)
+    ours_train, ours_val = ListDataset(train), ListDataset(val)
+    with pytest.warns(UserWarning) as keras_warnings:
+        reference.fit(keras_train, steps_per_epoch=3, epochs=3, shuffle=False, verbose=0, validation_data=keras_val,
+                      validation_steps=2)
+    with pytest.warns(UserWarning) as our_warnings:
+        make_model().fit(ours_train, steps_per_epoch=3, epochs=3, shuffle=False, verbose=0, validation_data=ours_val,
+                         validation_steps=2)
+    assert keras_train.asked[1:] == ours_train.asked == [0, 1, 2, 3, 4, 0, 1, 2]
+    assert keras_val.asked[-6:] == ours_val.asked == [0, 1] * 3
+    assert [str(w.message) for w in keras_warnings if "ran out" in str(w.message)] == \
+        [str(w.message) for w in our_warnings] == [RAN_OUT]
+
+
 def test_pydataset_shuffle_draws_keras_order(data, keras):
     """shuffle=True shuffles the order of the batches each epoch with Python's random, as Keras' adapter does."""
     from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
