@@ -300,6 +300,26 @@ def test_pydataset_epochs_and_validation_steps_read_what_keras_reads(data, keras
         [str(w.message) for w in our_warnings] == [RAN_OUT]
 
 
+def test_a_keras_pydataset_trains_as_ours(data, keras):
+    """A keras.utils.PyDataset subclass (a data set kept from a Keras project) is read by index, as densenn's."""
+    x, y, _ = data
+    parts = batches(x, y)
+
+    class KerasData(keras.utils.PyDataset):
+        def __len__(self):
+            return len(parts)
+
+        def __getitem__(self, index):
+            return parts[index]
+
+    a, b = make_model(), make_model()
+    a.fit(ListDataset(parts), epochs=2, shuffle=False, verbose=0)
+    b.fit(KerasData(workers=2), epochs=2, shuffle=False, verbose=0)
+    assert same_weights(a, b)
+    with pytest.raises(ValueError, match="use_multiprocessing=True is not supported"):
+        b.fit(KerasData(use_multiprocessing=True))
+
+
 def test_pydataset_shuffle_draws_keras_order(data, keras):
     """shuffle=True shuffles the order of the batches each epoch with Python's random, as Keras' adapter does."""
     from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter

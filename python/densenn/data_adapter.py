@@ -238,10 +238,18 @@ def verbose_level(verbose):
 
 # --------------------------------------------------------------------------- data that is not one array
 
+def is_py_dataset(x):
+    """densenn's PyDataset, or Keras' own (keras.utils.PyDataset or Sequence): a model moved from Keras keeps
+    its data sets."""
+    return isinstance(x, PyDataset) or any(cls.__name__ in ("PyDataset", "Sequence") and
+                                           cls.__module__.split(".")[0] in ("keras", "tf_keras")
+                                           for cls in type(x).__mro__)
+
+
 def is_stream(x):
     """Whether fit/evaluate/predict read x batch by batch: a PyDataset, a generator or other iterator, or an
     iterable that is not array-like (lists, tuples and whatever NumPy converts stay arrays)."""
-    if isinstance(x, PyDataset):
+    if is_py_dataset(x):
         return True
     if isinstance(x, (np.ndarray, str, bytes, collections.abc.Sequence, collections.abc.Mapping)) \
             or hasattr(x, "__array__") or hasattr(x, "__array_interface__"):
@@ -259,7 +267,7 @@ def _warn(message):
 
 def stream_kind(x):
     """The name messages give the data: 'PyDataset', 'generator', 'iterator' or 'iterable'."""
-    if isinstance(x, PyDataset):
+    if is_py_dataset(x):
         return "PyDataset"
     if isinstance(x, types.GeneratorType):
         return "generator"
@@ -408,9 +416,10 @@ class StreamAdapter:
         self.steps = None if steps is None else positive_int(steps, steps_argument)
         self.kind, self.argument = kind, argument
         self._x = x
+        self._indexed = is_py_dataset(x)  # batches by index
         self._one_shot = isinstance(x, collections.abc.Iterator)  # iter() gives it back: it cannot start again
         self._workers, self._ahead = 1, 1
-        if isinstance(x, PyDataset):
+        if self._indexed:
             if x.use_multiprocessing:
                 raise ValueError(
                     f"{argument}: densenn runs a PyDataset's workers as threads, use_multiprocessing=True is not "
@@ -426,9 +435,9 @@ class StreamAdapter:
             self.num_batches = len(x) if isinstance(x, collections.abc.Sized) and not self._one_shot else None
         if self.num_batches is not None:
             self.num_batches = positive_int(self.num_batches, f"{argument}'s number of batches (len)")
-        self._shuffle = bool(shuffle) and isinstance(x, PyDataset) and self.num_batches is not None
+        self._shuffle = bool(shuffle) and self._indexed and self.num_batches is not None
         if shuffle and not self._shuffle:
-            what = "an infinite PyDataset" if isinstance(x, PyDataset) else a_kind
+            what = "an infinite PyDataset" if self._indexed else a_kind
             _warn(f"`shuffle=True` was passed, but will be ignored since the data `{argument}` was provided as "
                   f"{what}. The {kind} is expected to yield already-shuffled data.")
         self._source = None  # the iterator being read (a PyDataset's: of its indices)
@@ -436,7 +445,7 @@ class StreamAdapter:
         self._given = False  # whether any epoch had a batch
 
     def _new_source(self):
-        if isinstance(self._x, PyDataset):
+        if self._indexed:
             if self.num_batches is None:
                 return itertools.count()
             order = list(range(self.num_batches))
@@ -449,12 +458,12 @@ class StreamAdapter:
         """The next job: (batch or its index, its number for messages)."""
         item = next(self._source)
         self._read += 1
-        return item, item if isinstance(self._x, PyDataset) else self._read - 1
+        return item, item if self._indexed else self._read - 1
 
     def _work(self, job, convert):
         item, number = job
         where = f"{self.argument}, batch {number}"
-        batch = self._x[item] if isinstance(self._x, PyDataset) else item
+        batch = self._x[item] if self._indexed else item
         return convert(*unpack_batch(batch, self.kind, where), where + ": ")
 
     def epoch(self, convert, restart=False, first_here=False):
@@ -476,7 +485,7 @@ class _Epoch:
         self.batches = 0
         self.exhausted = False
         self._ended = False  # the data ended before `want`
-        if isinstance(a._x, PyDataset):
+        if a._indexed:
             a._x.on_epoch_begin()
         self._feed = Prefetcher(a._pull, lambda job: a._work(job, convert), a._workers, a._ahead, self._limit,
                                 first_here)
@@ -513,5 +522,5 @@ class _Epoch:
         elif a.num_batches is not None and a._read >= a.num_batches:
             a._source = None
         a._given = a._given or self.batches > 0
-        if isinstance(a._x, PyDataset):
+        if a._indexed:
             a._x.on_epoch_end()
