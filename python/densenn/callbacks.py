@@ -144,6 +144,8 @@ class ProgbarLogger:
 
     def update(self, step, logs, finalize=False):
         if self._bar is not None:
+            if finalize and self._bar.target is None:  # as Keras: a pass of unknown length is known at its end
+                self._bar.target = step
             self._bar.update(step, logs, finalize=finalize)
 
 

@@ -176,9 +176,9 @@ class Functional(Sequential):
         self._require_trainable("compile")
         super().compile(*args, **kwargs)
 
-    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         self._pull_shared()
-        return super().predict(x, batch_size=batch_size, verbose=verbose, callbacks=callbacks)
+        return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
     def predict_on_batch(self, x):
         self._pull_shared()

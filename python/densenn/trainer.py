@@ -2,6 +2,7 @@
 epoch, an evaluation) runs in the C++ core with the GIL released; Python sees it between slices of about
 0.1 s, or after every batch when a callback asks for batch hooks."""
 import functools
+import math
 import threading
 import warnings
 
@@ -179,23 +180,45 @@ class Trainer:
     @_one_thread_at_a_time
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
-            validation_batch_size=None, validation_freq=1):
-        """Trains the model; returns a History whose ``history`` maps 'loss', metrics and 'val_*' to lists."""
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Trains the model; returns a History whose ``history`` maps 'loss', metrics and 'val_*' to lists.
+        x may also be a PyDataset, a generator or another iterable of (x, y) or (x, y, sample_weight) batches."""
         self._require_compiled("fit()")
-        batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
-        validation_batch_size = batch_size if validation_batch_size is None \
-            else data_adapter.positive_int(validation_batch_size, "validation_batch_size")
         epochs = data_adapter.positive_int(epochs, "epochs", allow_zero=True)
         initial_epoch = data_adapter.positive_int(initial_epoch, "initial_epoch", allow_zero=True)
         verbose_argument, verbose = verbose, data_adapter.verbose_level(verbose)
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
                 or not 0 <= validation_split < 1:
             raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
         validates = data_adapter.validation_schedule(validation_freq)
         callbacks = self._callback_list(callbacks)
-        x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
+        if data_adapter.is_stream(x):
+            if validation_split:
+                raise ValueError("Argument `validation_split` is only supported for tensors or NumPy arrays. "
+                                 f"Found incompatible type in the input: {[type(x)]}")
+            self._refuse_summed_metrics("fit")
+            stream = data_adapter.StreamAdapter(x, "x", steps_per_epoch, "steps_per_epoch", bool(shuffle), y,
+                                                sample_weight, batch_size)
+            train_convert = self._batch_converter(class_weight)
+        else:
+            stream = None
+            _refuse_steps(steps_per_epoch, "steps_per_epoch", "x")
+            batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
+            x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
         val = None
-        if validation_data is not None:
+        if data_adapter.is_stream(validation_data):
+            self._refuse_summed_metrics("fit")
+            val = data_adapter.StreamAdapter(validation_data, "validation_data", validation_steps, "validation_steps",
+                                             batch_size=validation_batch_size,
+                                             batch_size_argument="validation_batch_size")
+        else:
+            _refuse_steps(validation_steps, "validation_steps", "validation_data")
+            validation_batch_size = validation_batch_size if validation_batch_size is None \
+                else data_adapter.positive_int(validation_batch_size, "validation_batch_size")
+            validation_batch_size = validation_batch_size or batch_size or 32
+        if validation_data is not None and val is None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data: expected (x_val, y_val) or (x_val, y_val, sample_weight_val)")
             val = self._prepare_data(validation_data[0], validation_data[1],
@@ -210,12 +233,13 @@ class Trainer:
                 )
             val = (x[split:], y[split:], None if w is None else w[split:])
             x, y, w = x[:split], y[:split], None if w is None else w[:split]
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
 
-        batch_size = min(batch_size, x.shape[0])  # also keeps huge values within C++'s range
+        if stream is None:
+            batch_size = min(batch_size, x.shape[0])  # also keeps huge values within C++'s range
+            steps = -(-x.shape[0] // batch_size)
+        else:
+            steps = stream.steps or stream.num_batches  # None: unknown, as Keras' params for a generator
         history = History()
-        steps = -(-x.shape[0] // batch_size)
         params = {"verbose": verbose_argument, "epochs": epochs, "steps": steps}  # as given, as Keras keeps it
         cbs = CallbackList([*callbacks, history], self, params)  # History last, as Keras: it sees what others add
         progress = ProgbarLogger(verbose, epochs)
@@ -225,21 +249,34 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
             progress.epoch_begin(epoch)
-            data_pass = self._core.data_pass(x, y, w, batch_size, training=True, shuffle=bool(shuffle),
-                                             learning_rates=self.optimizer._learning_rates(steps))
             # The bar's final update waits for validation, so it shows val_* too (as Keras does).
             bar = _DeferredFinal(progress)
-            logs = self._run_pass(data_pass, bar, cbs, "train")
-            self._optimizer_built = True
+            if stream is not None:
+                with stream.epoch(train_convert, first_here=not self.built) as batches:
+                    epoch_logs = self._run_stream(batches, bar, cbs, "train")
+                if not batches.batches:  # the generator had ended: no epoch to report
+                    self.stop_training = True
+                    break
+                logs, steps_run = epoch_logs, batches.batches
+                self.stop_training = self.stop_training or batches.exhausted  # Keras' "interrupting training"
+            else:
+                data_pass = self._core.data_pass(x, y, w, batch_size, training=True, shuffle=bool(shuffle),
+                                                 learning_rates=self.optimizer._learning_rates(steps))
+                logs, steps_run = self._run_pass(data_pass, bar, cbs, "train"), data_pass.steps
+                self._optimizer_built = True
             if val is not None and validates(epoch):  # as Keras' fit, an evaluate() with the test hooks
-                vpass = self._core.data_pass(*val, min(validation_batch_size, len(val[0])), training=False,
-                                             shuffle=False)
                 cbs.on_test_begin({})
-                val_logs = self._run_pass(vpass, _Silent(), cbs, "test")
+                if isinstance(val, data_adapter.StreamAdapter):
+                    with val.epoch(self._batch_converter(), restart=True) as batches:
+                        val_logs = self._run_stream(batches, _Silent(), cbs, "test")
+                else:
+                    vpass = self._core.data_pass(*val, min(validation_batch_size, len(val[0])), training=False,
+                                                 shuffle=False)
+                    val_logs = self._run_pass(vpass, _Silent(), cbs, "test")
                 cbs.on_test_end(val_logs)
                 logs = dict(sorted({**logs, **{"val_" + k: v for k, v in val_logs.items()}}.items()))
             cbs.on_epoch_end(epoch, logs)  # may add to logs (learning_rate), shown by the bar as in Keras
-            bar.finish(data_pass.steps, logs)
+            bar.finish(steps_run, logs)
             if self.stop_training:
                 break
         cbs.on_train_end(logs)
@@ -247,13 +284,25 @@ class Trainer:
         return history
 
     @_one_thread_at_a_time
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, callbacks=None,
-                 return_dict=False):
-        """The loss (and metrics) on (x, y): a float, or [loss, *metrics], or a dict with return_dict=True."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """The loss (and metrics) on (x, y): a float, or [loss, *metrics], or a dict with return_dict=True.
+        x may also be a PyDataset, a generator or another iterable of (x, y) or (x, y, sample_weight) batches."""
         self._require_compiled("evaluate()")
-        batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
         verbose = data_adapter.verbose_level(verbose)
         callbacks = self._callback_list(callbacks)
+        if data_adapter.is_stream(x):
+            self._refuse_summed_metrics("evaluate")
+            stream = data_adapter.StreamAdapter(x, "x", steps, "steps", y=y, sample_weight=sample_weight,
+                                                batch_size=batch_size)
+            cbs = CallbackList(callbacks, self, {"verbose": verbose, "steps": stream.steps or stream.num_batches})
+            cbs.on_test_begin({})
+            with stream.epoch(self._batch_converter(), restart=True, first_here=not self.built) as batches:
+                logs = self._run_stream(batches, ProgbarLogger(verbose), cbs, "test")
+            cbs.on_test_end(logs)
+            return self._result(logs, return_dict)
+        _refuse_steps(steps, "steps", "x")
+        batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
         x, y, w = self._prepare_data(x, y, sample_weight)
         batch_size = min(batch_size, x.shape[0])
         cbs = CallbackList(callbacks, self, {"verbose": verbose, "steps": -(-x.shape[0] // batch_size)})
@@ -263,11 +312,16 @@ class Trainer:
         cbs.on_test_end(logs)
         return self._result(logs, return_dict)
 
-    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs) (a list of them for a
-        functional model with several outputs)."""
-        batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
+        functional model with several outputs). x may also be a PyDataset, a generator or another iterable of
+        batches (x, or a tuple whose first item is x): the outputs of all batches, concatenated."""
         verbose = data_adapter.verbose_level(verbose)
+        if data_adapter.is_stream(x):
+            return self._predict_stream(data_adapter.StreamAdapter(x, "x", steps, "steps", batch_size=batch_size),
+                                        verbose, callbacks)
+        _refuse_steps(steps, "steps", "x")
+        batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
         if not verbose and callbacks is None:
             out = self._predict_ready(x, batch_size)
             if out is not None:
@@ -310,12 +364,78 @@ class Trainer:
     def _one_batch(self, x, y, sample_weight, class_weight, return_dict, training):
         self._require_compiled("train_on_batch()" if training else "test_on_batch()")
         x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
+        return self._result(self._logs(self._run_batch(x, y, w, training)), return_dict)
+
+    def _run_batch(self, x, y, w, training):
+        """One core pass over one batch of prepared arrays (train_on_batch's step, a streamed batch)."""
         rates = self.optimizer._learning_rates(1) if training else []  # a schedule's value at this step
         data_pass = self._core.data_pass(x, y, w, x.shape[0], training=training, shuffle=False,
                                          learning_rates=rates)
         data_pass.run(1)
         self._optimizer_built = self._optimizer_built or training
-        return self._result(self._logs(data_pass), return_dict)
+        return data_pass
+
+    # ------------------------------------------------------------------ data that is not one array
+    def _batch_converter(self, class_weight=None, x_only=False):
+        """convert(x, y, sample_weight, where) for a StreamAdapter: one batch checked and converted as arrays
+        are (the messages begin with `where`), on the adapter's thread once the model is built."""
+        def convert(x, y, sample_weight, where):
+            if x_only:
+                x = self._prepare_x(x, where + "x", need_rows=True)
+                self._ensure_built(x)
+                return data_adapter.flat(x)
+            return self._prepare_data(x, y, sample_weight, where, class_weight)
+        return convert
+
+    def _refuse_summed_metrics(self, what):
+        """Each streamed batch runs as a core pass of its own, which reports values, not the counts behind
+        precision, recall and AUC: those cannot be summed over batches (means can, see _SummedLogs)."""
+        counted = [m.name for m in self._compile_args[2] if not _is_mean_metric(m)]
+        if counted:
+            raise ValueError(f"{what}: the metrics {counted} are not computed over the batches of a PyDataset, "
+                             "generator or iterable (they need the counts of the whole pass, which densenn keeps "
+                             "per array pass only); pass arrays, or compile without them.")
+
+    def _run_stream(self, batches, progress, callbacks, mode):
+        """Runs an epoch's streamed batches, one core pass each (the next batch is read and converted on
+        another thread meanwhile), calling the batch hooks as _run_pass does; returns the epoch's logs."""
+        per_batch = callbacks.wants_batches(mode)
+        begin, end = getattr(callbacks, f"on_{mode}_batch_begin"), getattr(callbacks, f"on_{mode}_batch_end")
+        summed = _SummedLogs(self._compile_args[2])
+        progress.start(batches.want)
+        for step, (x, y, w) in enumerate(batches):
+            if per_batch:
+                begin(step, {})
+            summed.add(self._run_batch(x, y, w, training=mode == "train"), len(x), w)
+            logs = summed.logs()
+            if per_batch:
+                end(step, logs)
+            progress.update(step + 1, logs)
+            if self.stop_training and mode == "train":
+                break
+        logs = summed.logs()
+        progress.update(batches.batches, logs, finalize=True)
+        return logs
+
+    def _predict_stream(self, stream, verbose, callbacks):
+        cbs = CallbackList(self._callback_list(callbacks), self,
+                           {"verbose": verbose, "steps": stream.steps or stream.num_batches})
+        cbs.on_predict_begin({})
+        per_batch = cbs.wants_batches("predict")
+        progress = ProgbarLogger(verbose)
+        parts = []
+        with stream.epoch(self._batch_converter(x_only=True), restart=True, first_here=not self.built) as batches:
+            progress.start(batches.want)
+            for step, x in enumerate(batches):
+                if per_batch:
+                    cbs.on_predict_batch_begin(step, {})
+                parts.append(self._forward(x))
+                if per_batch:
+                    cbs.on_predict_batch_end(step, {"outputs": self._shaped(parts[-1])})
+                progress.update(step + 1, {})
+            progress.update(len(parts), {}, finalize=True)
+        cbs.on_predict_end({})
+        return self._shaped([np.concatenate(output) for output in zip(*parts)])
 
     def _result(self, logs, return_dict):
         """evaluate()'s return value: the logs, or the loss alone, or [loss, *metrics] in compile order."""
@@ -373,6 +493,48 @@ class Trainer:
             return list(callbacks)
         raise ValueError(f"callbacks: expected a list of Callback objects, got {callbacks!r}")
 
+
+
+def _refuse_steps(steps, argument, data_argument):
+    if steps is not None:
+        raise ValueError(f"{argument}: densenn takes it when {data_argument} is a PyDataset, a generator or an "
+                         f"iterable; with arrays, a pass covers every sample once (got {argument}={steps!r}).")
+
+
+def _is_mean_metric(compiled):
+    return not isinstance(compiled.metric, (metrics_module.Precision, metrics_module.Recall, metrics_module.AUC))
+
+
+class _SummedLogs:
+    """The logs of a pass whose batches each ran as a core pass of their own, summed as the core sums a pass:
+    the loss weighted by rows, a mean metric's total and count (rows, or the sum of the sample weights for a
+    weighted metric) recovered from each batch's value. (The same numbers as an array pass, up to rounding.)"""
+
+    def __init__(self, metrics):
+        self._metrics = metrics
+        self._loss_sum, self._rows = 0.0, 0
+        self._totals, self._counts = [0.0] * len(metrics), [0.0] * len(metrics)
+
+    def add(self, data_pass, rows, sample_weight):
+        self._loss_sum += data_pass.loss * rows
+        self._rows += rows
+        weights = rows if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
+        for i, (metric, value) in enumerate(zip(self._metrics, data_pass.metrics)):
+            count = weights if metric.weighted else rows
+            if isinstance(metric.metric, metrics_module.RootMeanSquaredError):
+                value = value * value
+            self._totals[i] += value * count
+            self._counts[i] += count
+
+    def logs(self):
+        if not self._rows:
+            return {}
+        logs = {"loss": self._loss_sum / self._rows}
+        for metric, total, count in zip(self._metrics, self._totals, self._counts):
+            value = total / count if count else 0.0
+            logs[metric.name] = math.sqrt(value) if isinstance(metric.metric, metrics_module.RootMeanSquaredError) \
+                else value
+        return dict(sorted(logs.items()))  # Keras orders the logs by name
 
 
 class _Silent:

@@ -5,6 +5,7 @@ import random
 import numpy as np
 
 from .visualization import model_to_dot, plot_history, plot_model  # noqa: F401
+from .py_dataset import PyDataset, Sequence  # noqa: F401 (keras.utils' names)
 
 _seed_sequence = None  # numpy SeedSequence after set_random_seed, else fresh entropy per model
 
