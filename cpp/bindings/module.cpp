@@ -263,6 +263,10 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
       .def_property_readonly("loss", [](const Pass& p) { return p.pass->loss(); })
       .def_property_readonly("metrics", [](const Pass& p) { return p.pass->metric_values(); })
       .def(
+          "continue_from", [](Pass& p, const Pass& previous) { p.pass->continue_from(*previous.pass); },
+          py::arg("previous"),
+          "Goes on from the loss and metric sums of a pass over the batches before this one's (streamed data).")
+      .def(
           "run",
           [](Pass& p, long max_steps, double max_seconds) {
             const long before = p.pass->steps_done();

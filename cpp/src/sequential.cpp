@@ -465,6 +465,16 @@ long DataPass<T>::run(long max_steps, double max_seconds) {
 }
 
 template <class T>
+void DataPass<T>::continue_from(const DataPass& previous) {
+  if (&previous.model_ != &model_ || previous.compile_count_ != compile_count_ || previous.training_ != training_)
+    throw std::invalid_argument("continue_from: the previous pass is of another model, compile or mode.");
+  if (step_ != 0) throw std::invalid_argument("continue_from: this pass has already run steps.");
+  loss_sum_ = previous.loss_sum_;
+  seen_ = previous.seen_;
+  metric_states_ = previous.metric_states_;
+}
+
+template <class T>
 std::vector<double> DataPass<T>::metric_values() const {
   std::vector<double> values;
   const double* state = metric_states_.data();

@@ -2,7 +2,6 @@
 epoch, an evaluation) runs in the C++ core with the GIL released; Python sees it between slices of about
 0.1 s, or after every batch when a callback asks for batch hooks."""
 import functools
-import math
 import threading
 import warnings
 
@@ -198,7 +197,6 @@ class Trainer:
             if validation_split:
                 raise ValueError("Argument `validation_split` is only supported for tensors or NumPy arrays. "
                                  f"Found incompatible type in the input: {[type(x)]}")
-            self._refuse_summed_metrics("fit")
             stream = data_adapter.StreamAdapter(x, "x", steps_per_epoch, "steps_per_epoch", bool(shuffle), y,
                                                 sample_weight, batch_size)
             train_convert = self._batch_converter(class_weight)
@@ -209,7 +207,6 @@ class Trainer:
             x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
         val = None
         if data_adapter.is_stream(validation_data):
-            self._refuse_summed_metrics("fit")
             val = data_adapter.StreamAdapter(validation_data, "validation_data", validation_steps, "validation_steps",
                                              batch_size=validation_batch_size,
                                              batch_size_argument="validation_batch_size")
@@ -292,7 +289,6 @@ class Trainer:
         verbose = data_adapter.verbose_level(verbose)
         callbacks = self._callback_list(callbacks)
         if data_adapter.is_stream(x):
-            self._refuse_summed_metrics("evaluate")
             stream = data_adapter.StreamAdapter(x, "x", steps, "steps", y=y, sample_weight=sample_weight,
                                                 batch_size=batch_size)
             cbs = CallbackList(callbacks, self, {"verbose": verbose, "steps": stream.steps or stream.num_batches})
@@ -366,11 +362,14 @@ class Trainer:
         x, y, w = self._prepare_data(x, y, sample_weight, class_weight=class_weight)
         return self._result(self._logs(self._run_batch(x, y, w, training)), return_dict)
 
-    def _run_batch(self, x, y, w, training):
-        """One core pass over one batch of prepared arrays (train_on_batch's step, a streamed batch)."""
+    def _run_batch(self, x, y, w, training, continue_from=None):
+        """One core pass over one batch of prepared arrays (train_on_batch's step, a streamed batch);
+        continue_from: the pass of the previous batches, whose loss and metric sums this one goes on adding to."""
         rates = self.optimizer._learning_rates(1) if training else []  # a schedule's value at this step
         data_pass = self._core.data_pass(x, y, w, x.shape[0], training=training, shuffle=False,
                                          learning_rates=rates)
+        if continue_from is not None:
+            data_pass.continue_from(continue_from)
         data_pass.run(1)
         self._optimizer_built = self._optimizer_built or training
         return data_pass
@@ -387,33 +386,24 @@ class Trainer:
             return self._prepare_data(x, y, sample_weight, where, class_weight)
         return convert
 
-    def _refuse_summed_metrics(self, what):
-        """Each streamed batch runs as a core pass of its own, which reports values, not the counts behind
-        precision, recall and AUC: those cannot be summed over batches (means can, see _SummedLogs)."""
-        counted = [m.name for m in self._compile_args[2] if not _is_mean_metric(m)]
-        if counted:
-            raise ValueError(f"{what}: the metrics {counted} are not computed over the batches of a PyDataset, "
-                             "generator or iterable (they need the counts of the whole pass, which densenn keeps "
-                             "per array pass only); pass arrays, or compile without them.")
-
     def _run_stream(self, batches, progress, callbacks, mode):
         """Runs an epoch's streamed batches, one core pass each (the next batch is read and converted on
         another thread meanwhile), calling the batch hooks as _run_pass does; returns the epoch's logs."""
         per_batch = callbacks.wants_batches(mode)
         begin, end = getattr(callbacks, f"on_{mode}_batch_begin"), getattr(callbacks, f"on_{mode}_batch_end")
-        summed = _SummedLogs(self._compile_args[2])
+        data_pass = None  # the pass of the latest batch, carrying the sums of all the batches before it
         progress.start(batches.want)
         for step, (x, y, w) in enumerate(batches):
             if per_batch:
                 begin(step, {})
-            summed.add(self._run_batch(x, y, w, training=mode == "train"), len(x), w)
-            logs = summed.logs()
+            data_pass = self._run_batch(x, y, w, training=mode == "train", continue_from=data_pass)
+            logs = self._logs(data_pass)
             if per_batch:
                 end(step, logs)
             progress.update(step + 1, logs)
             if self.stop_training and mode == "train":
                 break
-        logs = summed.logs()
+        logs = self._logs(data_pass) if data_pass is not None else {}
         progress.update(batches.batches, logs, finalize=True)
         return logs
 
@@ -499,42 +489,6 @@ def _refuse_steps(steps, argument, data_argument):
     if steps is not None:
         raise ValueError(f"{argument}: densenn takes it when {data_argument} is a PyDataset, a generator or an "
                          f"iterable; with arrays, a pass covers every sample once (got {argument}={steps!r}).")
-
-
-def _is_mean_metric(compiled):
-    return not isinstance(compiled.metric, (metrics_module.Precision, metrics_module.Recall, metrics_module.AUC))
-
-
-class _SummedLogs:
-    """The logs of a pass whose batches each ran as a core pass of their own, summed as the core sums a pass:
-    the loss weighted by rows, a mean metric's total and count (rows, or the sum of the sample weights for a
-    weighted metric) recovered from each batch's value. (The same numbers as an array pass, up to rounding.)"""
-
-    def __init__(self, metrics):
-        self._metrics = metrics
-        self._loss_sum, self._rows = 0.0, 0
-        self._totals, self._counts = [0.0] * len(metrics), [0.0] * len(metrics)
-
-    def add(self, data_pass, rows, sample_weight):
-        self._loss_sum += data_pass.loss * rows
-        self._rows += rows
-        weights = rows if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
-        for i, (metric, value) in enumerate(zip(self._metrics, data_pass.metrics)):
-            count = weights if metric.weighted else rows
-            if isinstance(metric.metric, metrics_module.RootMeanSquaredError):
-                value = value * value
-            self._totals[i] += value * count
-            self._counts[i] += count
-
-    def logs(self):
-        if not self._rows:
-            return {}
-        logs = {"loss": self._loss_sum / self._rows}
-        for metric, total, count in zip(self._metrics, self._totals, self._counts):
-            value = total / count if count else 0.0
-            logs[metric.name] = math.sqrt(value) if isinstance(metric.metric, metrics_module.RootMeanSquaredError) \
-                else value
-        return dict(sorted(logs.items()))  # Keras orders the logs by name
 
 
 class _Silent:

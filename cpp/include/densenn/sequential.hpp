@@ -182,6 +182,11 @@ class DataPass {
   // Interrupted when the calling thread's check says stop.
   long run(long max_steps, double max_seconds);
 
+  // Goes on from the sums of `previous`, a pass of the same model and compile over the batches before this
+  // one's (data streamed batch by batch): loss() and metric_values() then cover all of them, as one pass over
+  // their rows would. Before the first step only; throws std::invalid_argument otherwise.
+  void continue_from(const DataPass& previous);
+
   double loss() const { return seen_ ? loss_sum_ / double(seen_) : 0.0; }  // batch-size-weighted mean
   std::vector<double> metric_values() const;
 
