@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from . import config, data_adapter, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module
+from . import config, data_adapter, distribution, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
 from .layers import KerasTensor
 
@@ -190,6 +190,8 @@ class Trainer:
             raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
 
         batch_size = min(batch_size, x.shape[0])  # also keeps huge values within C++'s range
+        verbose, callbacks = distribution.begin_fit(self, x.shape[0], batch_size, epochs, initial_epoch, shuffle,
+                                                    verbose, callbacks)  # data parallelism (docs/distributed.md)
         history = History()
         steps = -(-x.shape[0] // batch_size)
         params = {"verbose": verbose_argument, "epochs": epochs, "steps": steps}  # as given, as Keras keeps it
@@ -228,7 +230,7 @@ class Trainer:
         """The loss (and metrics) on (x, y): a float, or [loss, *metrics], or a dict with return_dict=True."""
         self._require_compiled("evaluate()")
         batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
-        verbose = data_adapter.verbose_level(verbose)
+        verbose = distribution.rank_verbose(data_adapter.verbose_level(verbose))
         callbacks = self._callback_list(callbacks)
         x, y, w = self._prepare_data(x, y, sample_weight)
         batch_size = min(batch_size, x.shape[0])
@@ -243,7 +245,7 @@ class Trainer:
         """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs) (a list of them for a
         functional model with several outputs)."""
         batch_size = 32 if batch_size is None else data_adapter.positive_int(batch_size, "batch_size")
-        verbose = data_adapter.verbose_level(verbose)
+        verbose = distribution.rank_verbose(data_adapter.verbose_level(verbose))
         if not verbose and callbacks is None:
             out = self._predict_ready(x, batch_size)
             if out is not None:
