@@ -3,11 +3,13 @@ batches split into the same N blocks, in an in-process group (threads, no MPI) a
 every failure (an exception, a killed rank, a stuck rank) ends the job with a clear error, never a hang."""
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -230,6 +232,9 @@ model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accur
 FAIL = os.environ.get("FAIL", "")
 
 class Trouble(callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        open(os.path.join(sys.argv[1], f"training{rank}"), "w").close()
+
     def on_train_batch_begin(self, batch, logs=None):
         if rank == 1 and self.model.optimizer.iterations >= 7:
             if FAIL == "raise":
@@ -240,20 +245,24 @@ class Trouble(callbacks.Callback):
                 time.sleep(600)
 
 batch_size = 50 + (rank if FAIL == "mismatch" else 0)
-history = model.fit(x, y, batch_size=batch_size, epochs=3, callbacks=[Trouble()],
+epochs = 10**6 if FAIL == "forever" else 3
+history = model.fit(x, y, batch_size=batch_size, epochs=epochs, callbacks=[Trouble()],
                     verbose=int(os.environ.get("VERBOSE", "0")))
 np.savez(os.path.join(sys.argv[1], f"rank{rank}.npz"), *model.get_weights(),
          loss=np.array(history.history["loss"]), iterations=model.optimizer.iterations)
 """
 
 
-def _launch(tmp_path, fail="", timeout_s=60, verbose=0):
+def _command(tmp_path, fail="", timeout_s=60, verbose=0):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(_SCRIPT))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "FAIL": fail, "TIMEOUT": str(timeout_s), "VERBOSE": str(verbose)}
-    env.pop("CI", None)
-    return subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script), str(tmp_path)], capture_output=True,
-                          text=True, timeout=240, env=env)
+    return [_mpiexec(), "-n", "2", sys.executable, str(script), str(tmp_path)], env
+
+
+def _launch(tmp_path, **options):
+    command, env = _command(tmp_path, **options)
+    return subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
 
 
 def test_mpiexec_two_ranks_train_bit_for_bit_as_one_process_split_in_two(tmp_path):
@@ -299,3 +308,23 @@ def test_mpiexec_a_stuck_rank_ends_the_job_with_a_timeout_naming_the_step(tmp_pa
     assert done.returncode != 0
     assert "TimeoutError: DataParallel: training step 3 of 5: rank 0 of 2 waited 3" in done.stderr
     assert "rank 0 of 2 stopped on the TimeoutError above; aborting all ranks" in done.stderr
+
+
+def test_mpiexec_ctrl_c_on_the_launcher_stops_every_rank(tmp_path):
+    command, env = _command(tmp_path, fail="forever")
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not all((tmp_path / f"training{r}").exists() for r in (0, 1)):
+            assert launcher.poll() is None and time.monotonic() < deadline, "the ranks did not start training"
+            time.sleep(0.1)
+        time.sleep(1)  # inside the epochs' exchanges
+        launcher.send_signal(signal.SIGINT)
+        out, err = launcher.communicate(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.communicate()
+    assert launcher.returncode != 0
+    assert "KeyboardInterrupt" in err
+    assert "stopped on the KeyboardInterrupt above; aborting all ranks" in err

@@ -655,6 +655,8 @@ void bind_communicators(py::module_& m) {
             c.set_timeout(std::chrono::duration<double>(seconds));
           },
           "Seconds an exchange waits for the other ranks before it raises TimeoutError.")
+      .def_property("seconds", &Communicator::seconds, &Communicator::set_seconds,
+                    "Seconds spent in exchanges so far (waiting for the other ranks included); settable, e.g. to 0.")
       .def("__repr__", [](const Communicator& c) {
         return "<Communicator rank " + std::to_string(c.rank()) + " of " + std::to_string(c.size()) + ", " +
                c.description() + ">";

@@ -86,6 +86,7 @@ class LocalGroupCommunicator final : public Communicator {
   std::string description() const override { return "local group of " + std::to_string(group_->size); }
 
   void all_gather(void* data, const std::vector<std::size_t>& counts) override {
+    const Timing timing(*this);
     check_counts(counts, "all_gather");
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout());
     post(static_cast<const char*>(data), &counts);
@@ -100,6 +101,7 @@ class LocalGroupCommunicator final : public Communicator {
 
   void all_to_all(const void* send, const std::vector<std::size_t>& send_counts, void* recv,
                   const std::vector<std::size_t>& recv_counts) override {
+    const Timing timing(*this);
     check_counts(send_counts, "all_to_all");
     check_counts(recv_counts, "all_to_all");
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout());

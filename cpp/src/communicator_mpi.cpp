@@ -106,6 +106,7 @@ class MpiCommunicator final : public Communicator {
   std::string description() const override { return "MPI (" + library_ + ")"; }
 
   void all_gather(void* data, const std::vector<std::size_t>& counts) override {
+    const Timing timing(*this);
     usable();
     const std::vector<int> n = ints(counts, "all_gather"), at = offsets(n);
     MpiRequest request = kMpiRequestNull;
@@ -116,6 +117,7 @@ class MpiCommunicator final : public Communicator {
 
   void all_to_all(const void* send, const std::vector<std::size_t>& send_counts, void* recv,
                   const std::vector<std::size_t>& recv_counts) override {
+    const Timing timing(*this);
     usable();
     const std::vector<int> sn = ints(send_counts, "all_to_all"), rn = ints(recv_counts, "all_to_all");
     const std::vector<int> sat = offsets(sn), rat = offsets(rn);

@@ -48,9 +48,27 @@ class Communicator {
 
   std::chrono::duration<double> timeout() const { return timeout_; }
   void set_timeout(std::chrono::duration<double> timeout) { timeout_ = timeout; }
+  // Time spent in the collectives so far (waiting for the other ranks included): the exchange's share of a step.
+  double seconds() const { return seconds_; }
+  void set_seconds(double seconds) { seconds_ = seconds; }
+
+ protected:
+  // Adds the time from its construction to its end to seconds(): one per collective.
+  class Timing {
+   public:
+    explicit Timing(Communicator& c) : c_(c), start_(std::chrono::steady_clock::now()) {}
+    ~Timing() { c_.seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+    Timing(const Timing&) = delete;
+    Timing& operator=(const Timing&) = delete;
+
+   private:
+    Communicator& c_;
+    std::chrono::steady_clock::time_point start_;
+  };
 
  private:
   std::chrono::duration<double> timeout_ = std::chrono::seconds(300);
+  double seconds_ = 0;
 };
 
 // N ranks in one process (one Sequential per thread), exchanging through shared memory: the simulated group
