@@ -185,6 +185,8 @@ def test_one_process_distribution_api():
         distribution.initialize(job_addresses="a:1,b:1")
     with pytest.raises(ValueError, match="timeout"):
         distribution.DataParallel(timeout=0)
+    with pytest.raises(ValueError, match="communicator must be an mpi4py.MPI.Comm"):
+        distribution.DataParallel(communicator="world")
     with pytest.raises(ValueError, match="expected a DataParallel"):
         distribution.set_distribution("data")
     alone = distribution.DataParallel()
@@ -246,8 +248,10 @@ class Trouble(callbacks.Callback):
 
 batch_size = 50 + (rank if FAIL == "mismatch" else 0)
 epochs = 10**6 if FAIL == "forever" else 3
-history = model.fit(x, y, batch_size=batch_size, epochs=epochs, callbacks=[Trouble()],
+csv = callbacks.CSVLogger(os.path.join(sys.argv[1], f"log{rank}.csv"))  # rank 0's only is written
+history = model.fit(x, y, batch_size=batch_size, epochs=epochs, callbacks=[Trouble(), csv],
                     verbose=int(os.environ.get("VERBOSE", "0")))
+model.save(os.path.join(sys.argv[1], f"model{rank}.dnn"))
 np.savez(os.path.join(sys.argv[1], f"rank{rank}.npz"), *model.get_weights(),
          loss=np.array(history.history["loss"]), iterations=model.optimizer.iterations)
 """
@@ -279,6 +283,10 @@ def test_mpiexec_two_ranks_train_bit_for_bit_as_one_process_split_in_two(tmp_pat
         assert saved["loss"].tolist() == expected.history["loss"]
         assert int(saved["iterations"]) == 15
     assert done.stdout.count("Epoch 1/3") == 1  # the progress on rank 0 only
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["log0.csv"]
+    assert len((tmp_path / "log0.csv").read_text().splitlines()) == 4
+    assert sorted(p.name for p in tmp_path.glob("*.dnn")) == ["model0.dnn"]
+    assert _same_bits(densenn.models.load_model(tmp_path / "model0.dnn").get_weights(), reference.get_weights())
 
 
 def test_mpiexec_ranks_that_disagree_on_the_data_stop_with_the_difference(tmp_path):

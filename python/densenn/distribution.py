@@ -11,7 +11,7 @@ Every process holds the whole data set and draws the same shuffle; rank r comput
 pass of block r of each global batch, and the gradients are summed in a fixed order, so training on N
 processes gives the same weights, bit for bit, as one process that splits each batch into the same N blocks.
 Weights, optimizer state and generators are broadcast from rank 0 when ``fit`` starts; the progress bar,
-``ModelCheckpoint`` and ``CSVLogger`` run on rank 0 only. An exception on any rank aborts every rank with its
+``ModelCheckpoint``, ``CSVLogger`` and ``model.save`` run on rank 0 only. An exception on any rank aborts every rank with its
 message; an exchange that waits longer than ``DataParallel(timeout=...)`` raises ``TimeoutError`` naming the
 step. See docs/distributed.md.
 """
@@ -178,6 +178,12 @@ def _parallel():
     return _distribution if _distribution is not None and _distribution.size > 1 else None
 
 
+def writes_files():
+    """Whether this process writes files (model.save, ModelCheckpoint, CSVLogger): rank 0 of a distribution of
+    several processes, or a process alone."""
+    return _parallel() is None or _distribution.rank == 0
+
+
 def rank_verbose(verbose):
     """Progress output on rank 0 only."""
     return verbose if _parallel() is None or _distribution.rank == 0 else 0
@@ -203,7 +209,7 @@ def begin_fit(model, rows, batch_size, epochs, initial_epoch, shuffle, verbose, 
     model._attached_communicator = core
     _agree(parallel, model, module, rows, batch_size, epochs, initial_epoch, shuffle)
     _broadcast_training_state(parallel, core)
-    if parallel.rank != 0:
+    if not writes_files():
         verbose = 0
         callbacks = [c for c in callbacks if not getattr(c, "_writes_files", False)]
     return verbose, callbacks
