@@ -5,7 +5,8 @@
 For each workload: one process with 2 OpenMP threads against `mpiexec -n 2` processes of 1 thread (the same
 global batch), seconds per training step (the best of --epochs timed epochs after a warm-up one), and the
 share of the 2-process step spent in the exchange (Communicator.seconds: the collectives, waiting included).
-Then the scaling model's table across machines, from the 2-thread step times measured here.
+Then the scaling model's table across machines, with one machine's step time taken from the main benchmark's
+results (bench/results/results.json: densenn's fastest build on 2 threads, measured on a quiet machine).
 """
 import argparse
 import json
@@ -101,12 +102,15 @@ def main(argv=None):
             rows.append((name, threads, ranks))
             print(name, threads, ranks, flush=True)
     info = densenn.build_info()
+    load = os.getloadavg()
+    main_results = json.loads((pathlib.Path(__file__).resolve().parent / "results" / "results.json").read_text())
     lines = [
         "# Data parallelism: measured and modeled",
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `python bench/distributed.py` on "
         f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), a shared machine; densenn "
-        f"{densenn.__version__}, core build {info['isa']}; MPICH over shared memory.",
+        f"{densenn.__version__}, core build {info['isa']}; MPICH over shared memory; load average {load[0]:.1f} "
+        f"at the end (other jobs shared the cores: the 2-thread and 2-process times suffer from it most).",
         "",
         "## Two processes against two threads, one machine",
         "",
@@ -124,20 +128,25 @@ def main(argv=None):
         "",
         "## The scaling model across machines",
         "",
-        "`t(N) = t1/N + 3(N-1)·α + (N-1)/N·(2·gradient bytes + prediction bytes)/β`, with t1 the 2-thread step "
-        f"measured above (one machine = these 2 cores), α = {LATENCY * 1e6:.0f} µs per hop, β per process. "
-        "Speed-up t1 / t(N):",
+        "`t(N) = t1/N + 3(N-1)·α + (N-1)/N·(2·gradient bytes + prediction bytes)/β`: the block's compute, the "
+        "hops of the three collectives (predictions, gradients' all-to-all and all-gather), the bytes each process "
+        f"sends. α = {LATENCY * 1e6:.0f} µs per hop, β per process; t1 = one machine's step, from the main "
+        f"benchmark ({main_results['versions'].get('densenn', 'densenn')}, measured {main_results['measured']}): "
+        "a machine here is 2 cores. Speed-up t1 / t(N):",
         "",
-        "| workload | gradient bytes | " + " | ".join(f"N={n}, {net}" for net in NETWORKS for n in (2, 4, 8)) + " |",
-        "|---|---:|" + "---:|" * (3 * len(NETWORKS)),
+        "| workload | t1 | gradient bytes | " + " | ".join(f"N={n}, {net}" for net in NETWORKS for n in (2, 4, 8))
+        + " |",
+        "|---|---:|---:|" + "---:|" * (3 * len(NETWORKS)),
     ]
     for name, threads, _ in rows:
+        step = threads["batch"] / main_results["train"][name]["densenn"]["samples_per_s"]
         cells = []
         for bandwidth in NETWORKS.values():
             for n in (2, 4, 8):
-                t = modeled(threads["step"], threads["params"], threads["outputs"], threads["batch"], n, bandwidth)
-                cells.append(f"{threads['step'] / t:.2f}x")
-        lines.append(f"| {name} | {threads['params'] * 4 / 1e6:.2f} MB | " + " | ".join(cells) + " |")
+                t = modeled(step, threads["params"], threads["outputs"], threads["batch"], n, bandwidth)
+                cells.append(f"{step / t:.2f}x")
+        lines.append(f"| {name} | {step * 1e3:.3f} ms | {threads['params'] * 4 / 1e6:.2f} MB | " + " | ".join(cells)
+                     + " |")
     pathlib.Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -162,6 +162,14 @@ def test_layers_that_need_the_whole_batch_are_refused():
         module.local_group(2)[0].timeout = 0
 
 
+def test_mpi_communicator_refuses_what_is_not_a_loaded_mpi_library():
+    module = sys.modules[type(_model()._core).__module__]
+    with pytest.raises(RuntimeError, match="is not loaded in this process"):
+        module.mpi_communicator("/no/such/libmpi.so", 0)
+    with pytest.raises(RuntimeError, match=r"is not linked to an MPI library \(MPI_Initialized not found\)"):
+        module.mpi_communicator(module.__file__, 0)  # loaded, but no MPI in it
+
+
 def test_a_rank_that_never_comes_ends_the_others_exchange_with_a_timeout_naming_the_step():
     x, y = _data()
     models = [_model(), _model()]

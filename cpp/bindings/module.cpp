@@ -675,8 +675,8 @@ void bind_communicators(py::module_& m) {
         return mpi_communicator(library, handle);
       },
       py::arg("library"), py::arg("handle"),
-      "The ranks of an MPI communicator (its C handle, MPI._handleof(comm)) through the MPI library at this path, "
-      "already loaded by mpi4py.");
+      "The ranks of an MPI communicator (its C handle, MPI._handleof(comm)) through the MPI library that mpi4py "
+      "loaded: library is mpi4py.MPI.__file__ (or the MPI library's path).");
   // An exchange's failure names the step: TimeoutError when the others did not come in time, else RuntimeError.
   py::register_exception_translator([](std::exception_ptr error) {
     try {

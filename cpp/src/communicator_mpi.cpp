@@ -1,7 +1,8 @@
 // mpi_communicator(): the ranks of an MPI communicator, through the MPI library that mpi4py already loaded.
 //
 // Nothing here is compiled against MPI: the handful of functions used are looked up at run time (dlopen with
-// RTLD_NOLOAD, so the very library instance mpi4py initialised, then dlsym), declared with the MPICH binary
+// RTLD_NOLOAD of mpi4py's extension module, then dlsym, which searches the MPI library it is linked to: the very
+// instance mpi4py initialised), declared with the MPICH binary
 // interface, which MPICH has kept since 3.1 (2014) and Intel MPI, MVAPICH and Cray MPICH share: handles are
 // ints, and the constants below are fixed by it. So the package builds and runs without MPI, and the same build
 // works with any MPICH-family library. Open MPI's interface (pointer handles) is refused by name.
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <memory>
 #include <cstdio>
 #include <numeric>
 #include <thread>
@@ -50,7 +52,7 @@ struct MpiFunctions {
 template <class F>
 void resolve(void* library, const char* name, F*& f, const std::string& path) {
   f = reinterpret_cast<F*>(dlsym(library, name));
-  if (!f) throw ExchangeError("'" + path + "' has no " + name + ": not an MPI library.");
+  if (!f) throw ExchangeError("'" + path + "' is not linked to an MPI library (" + name + " not found).");
 }
 
 // The library's first line ("MPICH Version: 4.1.2", "Intel(R) MPI Library 2021.10 ...", "Open MPI v5.0.3 ...").
@@ -66,9 +68,13 @@ class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator(const std::string& path, long long handle) {
     void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
-    if (!library)
-      throw ExchangeError("MPI library '" + path + "' is not loaded in this process (import mpi4py.MPI first): " +
-                          std::string(dlerror() ? dlerror() : "dlopen failed") + ".");
+    if (!library) {
+      const char* why = dlerror();  // (null after the first call)
+      throw ExchangeError("'" + path + "' is not loaded in this process (import mpi4py.MPI first): " +
+                          std::string(why ? why : "dlopen failed") + ".");
+    }
+    // (RTLD_NOLOAD took a reference on a library that mpi4py keeps loaded: given back here)
+    const std::unique_ptr<void, int (*)(void*)> reference(library, &dlclose);
     resolve(library, "MPI_Initialized", mpi_.initialized, path);
     resolve(library, "MPI_Finalized", mpi_.finalized, path);
     resolve(library, "MPI_Get_library_version", mpi_.get_library_version, path);
@@ -78,7 +84,6 @@ class MpiCommunicator final : public Communicator {
     resolve(library, "MPI_Iallgatherv", mpi_.iallgatherv, path);
     resolve(library, "MPI_Ialltoallv", mpi_.ialltoallv, path);
     resolve(library, "MPI_Test", mpi_.test, path);
-    dlclose(library);  // (RTLD_NOLOAD took a reference on a library that mpi4py keeps loaded)
     std::vector<char> version(kMpiMaxLibraryVersion + 1, '\0');
     int length = 0;
     mpi_.get_library_version(version.data(), &length);
@@ -88,7 +93,7 @@ class MpiCommunicator final : public Communicator {
                            library_.find("MVAPICH") != std::string::npos;
     if (!mpich_abi)
       throw ExchangeError("densenn's data parallelism needs an MPI library with MPICH's binary interface (MPICH, "
-                          "Intel MPI, MVAPICH, Cray MPICH); mpi4py loaded '" + library_ + "' from '" + path +
+                          "Intel MPI, MVAPICH, Cray MPICH); mpi4py ('" + path + "') loaded '" + library_ +
                           "'. Install mpi4py over MPICH (pip install mpi4py mpich) or build mpi4py against one.");
     if (handle < INT_MIN || handle > INT_MAX)
       throw ExchangeError("MPI communicator handle " + std::to_string(handle) + " is not an MPICH handle (an int).");

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import sys
 import time
 
@@ -220,14 +219,8 @@ def _MPI_of(comm):
 
 
 def _mpi_library():
-    """The path of the MPI library mpi4py loaded into this process."""
-    with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "/libmpi" in line}
-    libraries = sorted(p for p in paths if re.search(r"/libmpi(ch)?[^/]*\.so", p) and "_abi" not in p)
-    if not libraries:
-        raise RuntimeError("DataParallel: no MPI library (libmpi*.so) is loaded in this process; mpi4py loaded "
-                           f"{_MPI_of(None).Get_library_version().splitlines()[0]!r} from elsewhere")
-    return libraries[0]
+    """mpi4py's extension module: linked to the MPI library it loaded, where the core finds the MPI functions."""
+    return _MPI_of(None).__file__
 
 
 def _core_digest(module):

@@ -75,8 +75,9 @@ class Communicator {
 // the tests compare with one process's block split, and a reference for the MPI communicator.
 std::vector<std::shared_ptr<Communicator>> local_group(int size);
 
-// The ranks of an MPI communicator, calling the MPI library already loaded in this process (by mpi4py):
-// library is its path, handle the communicator's C handle (MPI._handleof). Needs the MPICH binary interface
+// The ranks of an MPI communicator, calling the MPI library already loaded in this process by mpi4py: library
+// is the path of mpi4py's extension module (or of the MPI library), handle the communicator's C handle
+// (MPI._handleof). Needs the MPICH binary interface
 // (MPICH, Intel MPI, MVAPICH, Cray MPICH); throws ExchangeError naming the library otherwise.
 std::shared_ptr<Communicator> mpi_communicator(const std::string& library, long long handle);
 
