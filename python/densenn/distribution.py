@@ -34,6 +34,7 @@ _MPI = None            # the mpi4py.MPI module once initialize() found a launche
 _distribution = None   # set_distribution's value
 _digests = {}          # core module file -> its SHA-256
 _FACTS_BYTES = 1024    # what each rank tells the others when fit starts (_agree), as JSON
+_ABORT_GRACE_SECONDS = 1.0
 
 
 def _launched():
@@ -88,7 +89,11 @@ def _install_abort_on_exception(MPI):
             previous(kind, value, traceback)
             sys.stderr.write(f"densenn.distribution: rank {world.Get_rank()} of {world.Get_size()} stopped on the "
                              f"{kind.__name__} above; aborting all ranks.\n")
+            sys.stdout.flush()
             sys.stderr.flush()
+            # The launcher drops what it has not yet forwarded when the job ends: give it (and another rank that
+            # failed at the same time, e.g. on Ctrl-C) a moment to pass the messages on.
+            time.sleep(_ABORT_GRACE_SECONDS)
         finally:
             world.Abort(1)
 
@@ -196,16 +201,18 @@ def begin_fit(model, rows, batch_size, epochs, initial_epoch, shuffle, verbose, 
     core = model._core
     parallel = _parallel()
     if parallel is None:
-        if getattr(model, "_attached_communicator", None) is core:  # (one a test attached itself stays)
+        if getattr(model, "_core_with_communicator", None) is core:  # (one attached by other code stays)
             core.set_communicator(None)
-            model._attached_communicator = None
+            model._core_with_communicator = None
         return verbose, callbacks
     comm = parallel.communicator
     module = sys.modules[type(core).__module__]
-    communicator = module.mpi_communicator(_mpi_library(), _MPI_of(comm)._handleof(comm))
+    MPI = _mpi()
+    # The library: mpi4py's extension module, linked to the MPI library it loaded (the core looks there).
+    communicator = module.mpi_communicator(MPI.__file__, MPI._handleof(comm))
     communicator.timeout = parallel.timeout
     core.set_communicator(communicator)  # ValueError for layers that cannot be trained data-parallel
-    model._attached_communicator = core
+    model._core_with_communicator = core
     _agree(parallel, model, module, rows, batch_size, epochs, initial_epoch, shuffle)
     _broadcast_training_state(parallel, core)
     if not writes_files():
@@ -214,13 +221,8 @@ def begin_fit(model, rows, batch_size, epochs, initial_epoch, shuffle, verbose, 
     return verbose, callbacks
 
 
-def _MPI_of(comm):
+def _mpi():
     return _MPI if _MPI is not None else sys.modules["mpi4py.MPI"]
-
-
-def _mpi_library():
-    """mpi4py's extension module: linked to the MPI library it loaded, where the core finds the MPI functions."""
-    return _MPI_of(None).__file__
 
 
 def _core_digest(module):
