@@ -80,7 +80,10 @@ def initialize(job_addresses=None, num_processes=None, process_id=None):
 def _install_abort_on_exception(MPI):
     """An uncaught exception on one rank would leave the others waiting in an exchange: print it, naming the
     rank, and abort every rank (MPI_Abort), as ``python -m mpi4py`` does. Ctrl-C on the launcher reaches every
-    rank as KeyboardInterrupt, which ends the same way."""
+    rank as KeyboardInterrupt, which ends the same way. Installed once (by initialize, or by a DataParallel
+    given its own communicator)."""
+    if getattr(sys.excepthook, "_densenn_aborts", False):
+        return
     previous = sys.excepthook
 
     def abort_on_exception(kind, value, traceback):
@@ -97,6 +100,7 @@ def _install_abort_on_exception(MPI):
         finally:
             world.Abort(1)
 
+    abort_on_exception._densenn_aborts = True
     sys.excepthook = abort_on_exception
 
 
@@ -111,10 +115,11 @@ class DataParallel:
             raise ValueError(f"DataParallel: timeout must be a positive number of seconds, got {timeout!r}")
         if communicator is None:
             communicator = _MPI.COMM_WORLD if _MPI is not None else None
-        elif _MPI is None and "mpi4py.MPI" in sys.modules:
-            communicator = self._check_comm(communicator, sys.modules["mpi4py.MPI"])
-        elif _MPI is not None:
-            communicator = self._check_comm(communicator, _MPI)
+        elif _MPI is not None or "mpi4py.MPI" in sys.modules:
+            MPI = _mpi()
+            communicator = self._check_comm(communicator, MPI)
+            if communicator.Get_size() > 1:
+                _install_abort_on_exception(MPI)
         else:
             raise ValueError(f"DataParallel: communicator must be an mpi4py.MPI.Comm, got {communicator!r}")
         self.communicator = communicator
