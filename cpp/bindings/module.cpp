@@ -484,6 +484,31 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           py::arg("x"), py::arg("y"), py::arg("sample_weight") = py::none(),
           "(batch loss, flat gradient copy) for one batch, without updating the weights.")
       .def(
+          "set_communicator",
+          [](Model& model, std::shared_ptr<Communicator> communicator) {
+            py::gil_scoped_release release;
+            const auto lock = model.lock_exclusive();
+            model.set_communicator(std::move(communicator));  // invalid_argument -> ValueError
+          },
+          py::arg("communicator").none(true),
+          "Trains data-parallel over this communicator's ranks (None: alone); see docs/distributed.md.")
+      .def_property_readonly("communicator",
+                             [](const Model& model) {
+                               py::gil_scoped_release release;
+                               const auto lock = model.lock_shared();
+                               return model.communicator();
+                             })
+      .def(
+          "set_training_blocks",
+          [](Model& model, int blocks) {
+            py::gil_scoped_release release;
+            const auto lock = model.lock_exclusive();
+            model.set_training_blocks(blocks);
+          },
+          py::arg("blocks"),
+          "Splits each training batch into this many blocks of rows whatever the threads (0: as the threading "
+          "policy decides): what a group of that many ranks computes.")
+      .def(
           "data_pass",
           [](py::object self, Array<T> x, Array<T> y, std::optional<Array<T>> w, long batch_size, bool training,
              bool shuffle, std::vector<double> learning_rates) {
@@ -623,9 +648,57 @@ py::dict read_file(const std::string& path) {
 
 }  // namespace
 
+// ---------------------------------------------------------------- communicators
+void bind_communicators(py::module_& m) {
+  py::class_<Communicator, std::shared_ptr<Communicator>>(m, "Communicator", py::module_local())
+      .def_property_readonly("rank", &Communicator::rank)
+      .def_property_readonly("size", &Communicator::size)
+      .def_property_readonly("description", &Communicator::description)
+      .def_property(
+          "timeout", [](const Communicator& c) { return c.timeout().count(); },
+          [](Communicator& c, double seconds) {
+            require(seconds > 0, "timeout: expected a positive number of seconds, got " + std::to_string(seconds) + ".");
+            c.set_timeout(std::chrono::duration<double>(seconds));
+          },
+          "Seconds an exchange waits for the other ranks before it raises TimeoutError.")
+      .def_property("seconds", &Communicator::seconds, &Communicator::set_seconds,
+                    "Seconds spent in exchanges so far (waiting for the other ranks included); settable, e.g. to 0.")
+      .def("__repr__", [](const Communicator& c) {
+        return "<Communicator rank " + std::to_string(c.rank()) + " of " + std::to_string(c.size()) + ", " +
+               c.description() + ">";
+      });
+  m.def(
+      "local_group",
+      [](int size) {
+        require(size >= 1, "size: expected a positive number of ranks, got " + std::to_string(size) + ".");
+        return local_group(size);
+      },
+      py::arg("size"), "size communicators of one in-process group: one per thread, each training its own model.");
+  m.def(
+      "mpi_communicator",
+      [](const std::string& library, long long handle) {
+        py::gil_scoped_release release;
+        return mpi_communicator(library, handle);
+      },
+      py::arg("library"), py::arg("handle"),
+      "The ranks of an MPI communicator (its C handle, MPI._handleof(comm)) through the MPI library that mpi4py "
+      "loaded: library is mpi4py.MPI.__file__ (or the MPI library's path).");
+  // An exchange's failure names the step: TimeoutError when the others did not come in time, else RuntimeError.
+  py::register_exception_translator([](std::exception_ptr error) {
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const ExchangeTimeout& e) {
+      PyErr_SetString(PyExc_TimeoutError, e.what());
+    } catch (const ExchangeError& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+}
+
 PYBIND11_MODULE(DENSENN_MODULE, m) {
   m.doc() = "densenn's C++ core (" DENSENN_ISA " build)";
   main_thread_id = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  bind_communicators(m);
   bind_model<float>(m, "SequentialF32", "DataPassF32");
   bind_model<double>(m, "SequentialF64", "DataPassF64");
   m.attr("isa") = DENSENN_ISA;

@@ -132,7 +132,12 @@ void Dropout<T>::forward(Backend<T>& be, const T* x, T* y, T* mask, long rows, c
     be.copy(x, y, std::size_t(n));
     return;
   }
-  be.dropout_forward(rate_, own_rng_ ? rng_ : *ctx.rng, x, y, mask, n);
+  Rng& rng = own_rng_ ? rng_ : *ctx.rng;
+  // A block of a batch draws the whole batch's masks (one draw per value, in order) and keeps its own rows'.
+  const bool block = ctx.batch_rows > 0;
+  if (block) rng.discard(std::uint64_t(ctx.batch_first * dim_));
+  be.dropout_forward(rate_, rng, x, y, mask, n);
+  if (block) rng.discard(std::uint64_t((ctx.batch_rows - ctx.batch_first - rows) * dim_));
 }
 
 template <class T>

@@ -281,10 +281,17 @@ template <class T>
 double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w, long rows,
                                    int shards, double* metric_states) {
   const long cols = output_dim(), block = (rows + shards - 1) / shards;
+  auto rows_of = [&](int s, long& first, long& n) {  // block s (empty when the batch has fewer rows than blocks)
+    first = std::min(rows, s * block);
+    n = std::min(block, rows - first);
+  };
   const std::size_t n_params = params_.size();
+  // Each block's gradients start on a cache line, as grads() does: Eigen's column sums (the bias gradients) add
+  // in an order that depends on the address's alignment, and a block must not round differently from a rank.
+  const std::size_t stride = (n_params + 15) / 16 * 16;
   if (shard_ws_.size() < std::size_t(shards)) shard_ws_.resize(std::size_t(shards));
   for (int s = 0; s < shards; ++s) reserve(shard_ws_[std::size_t(s)], block);
-  shard_grads_.resize(std::size_t(shards - 1) * n_params);
+  shard_grads_.resize(std::size_t(shards - 1) * stride);
   T* pred = ws.outputs.back().data();  // the whole batch's prediction, then dL/d(prediction) in ws.grad
   double loss = 0;
   std::exception_ptr error;
@@ -306,7 +313,8 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
     for (int s = me; s < shards; s += team)  // the team may have fewer threads than blocks
       guarded([&] {
         Workspace<T>& own = shard_ws_[std::size_t(s)];
-        const long first = s * block, n = std::min(block, rows - first);
+        long first, n;
+        rows_of(s, first, n);
         const T* out = forward(own, batch_rows(own, x, index, first, n), n, PassContext{true, &noise_rng_});
         backend_->copy(out, pred + first * cols, std::size_t(n * cols));
       });
@@ -324,10 +332,11 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
     for (int s = me; s < shards; s += team)
       guarded([&] {
         Workspace<T>& own = shard_ws_[std::size_t(s)];
-        const long first = s * block, n = std::min(block, rows - first);
+        long first, n;
+        rows_of(s, first, n);
         backend_->copy(ws.grad.data() + first * cols, own.grad.data(), std::size_t(n * cols));
         const T* block_x = index ? own.input.data() : x + first * input_dim_;  // as gathered by the forward loop
-        backward(own, block_x, n, s == 0 ? grads_.data() : shard_grads_.data() + (s - 1) * n_params);
+        backward(own, block_x, n, s == 0 ? grads_.data() : shard_grads_.data() + (s - 1) * stride);
       });
 #pragma omp barrier
     // The loss gradient was divided by the whole batch's rows, so the blocks' gradients add up to the batch's:
@@ -337,10 +346,88 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
     const std::size_t hi = me + 1 == team ? n_params : std::min(n_params, lo + run);
     if (!failed.load())
       for (int s = 1; s < shards; ++s)
-        backend_->add(shard_grads_.data() + std::size_t(s - 1) * n_params + lo, grads_.data() + lo, hi - lo);
+        backend_->add(shard_grads_.data() + std::size_t(s - 1) * stride + lo, grads_.data() + lo, hi - lo);
   }
   if (error) std::rethrow_exception(error);
   return loss;
+}
+
+template <class T>
+void Sequential<T>::set_communicator(std::shared_ptr<Communicator> communicator) {
+  if (communicator && communicator->size() > 1)
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      // Dropout draws the whole batch's masks on every rank (PassContext); what else does not split by rows
+      // needs the whole batch at once.
+      if (layers_[i]->splits_by_rows() || configs_[i].type == "dropout") continue;
+      const std::string why = configs_[i].type == "batch_normalization"
+                                  ? "it normalizes with the whole batch's statistics, which each rank does not have "
+                                    "(synchronised batch normalization is not implemented)"
+                                  : "its regularization penalty would be counted once per rank";
+      throw std::invalid_argument("DataParallel: layer " + std::to_string(i) + " (" + configs_[i].type +
+                                  ") cannot be trained data-parallel: " + why + ".");
+    }
+  communicator_ = std::move(communicator);
+}
+
+template <class T>
+void Sequential<T>::set_training_blocks(int blocks) {
+  if (blocks < 0) throw std::invalid_argument("training blocks must be >= 0, got " + std::to_string(blocks) + ".");
+  if (blocks > 1 && !splits_by_rows_)
+    throw std::invalid_argument("this model's training batches cannot be split into blocks of rows (dropout, batch "
+                                "normalization or regularization penalties).");
+  training_blocks_ = blocks;
+}
+
+template <class T>
+double Sequential<T>::data_parallel_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w,
+                                         long rows, double* metric_states) {
+  Communicator& comm = *communicator_;
+  const int ranks = comm.size(), me = comm.rank();
+  const long cols = output_dim(), block = (rows + ranks - 1) / ranks;
+  // This rank's block, as sharded_pass splits a batch (the last blocks may be short, or empty).
+  auto first_of = [&](int r) { return std::min(rows, r * block); };
+  const long first = first_of(me), n = std::min(block, rows - first);
+  const T* block_x = batch_rows(ws, x, index, first, n);
+  const T* out = forward(ws, block_x, n, PassContext{true, &noise_rng_, first, rows});
+  // Every rank gathers the whole batch's predictions and computes the loss, the metrics and the loss gradient
+  // as one process would: the same bits everywhere, and the loss divided by the whole batch's rows.
+  batch_pred_.resize(std::size_t(rows * cols));
+  backend_->copy(out, batch_pred_.data() + first * cols, std::size_t(n * cols));
+  std::vector<std::size_t> counts;
+  for (int r = 0; r < ranks; ++r)
+    counts.push_back(std::size_t(std::min(block, rows - first_of(r)) * cols) * sizeof(T));
+  comm.all_gather(batch_pred_.data(), counts);
+  const T* pred = batch_pred_.data();
+  const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols);  // (no penalties: set_communicator)
+  for (const MetricSpec& metric : metrics_) {
+    backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
+    metric_states += metric_state_size(metric);
+  }
+  backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad_next.data(), rows, cols);
+  backend_->copy(ws.grad_next.data() + first * cols, ws.grad.data(), std::size_t(n * cols));
+  backward(ws, block_x, n, grads_.data());
+  sum_gradients_over_ranks();
+  return loss;
+}
+
+template <class T>
+void Sequential<T>::sum_gradients_over_ranks() {
+  Communicator& comm = *communicator_;
+  const int ranks = comm.size(), me = comm.rank();
+  const std::size_t n = grads_.size();
+  // Rank r sums run r: runs of whole cache lines, the last one short.
+  const std::size_t run = (n / std::size_t(ranks) + 16) / 16 * 16;
+  auto first_of = [&](int r) { return std::min(n, std::size_t(r) * run); };
+  auto length_of = [&](int r) { return r + 1 == ranks ? n - first_of(r) : std::min(n, first_of(r) + run) - first_of(r); };
+  std::vector<std::size_t> runs, mine(std::size_t(ranks), length_of(me) * sizeof(T));
+  for (int r = 0; r < ranks; ++r) runs.push_back(length_of(r) * sizeof(T));
+  const std::size_t lo = first_of(me), len = length_of(me);
+  rank_grads_.resize(std::size_t(ranks) * len);
+  comm.all_to_all(grads_.data(), runs, rank_grads_.data(), mine);
+  // In rank order, as sharded_pass adds its blocks: ((g0 + g1) + g2) + ...
+  backend_->copy(rank_grads_.data(), grads_.data() + lo, len);
+  for (int r = 1; r < ranks; ++r) backend_->add(rank_grads_.data() + std::size_t(r) * len, grads_.data() + lo, len);
+  comm.all_gather(grads_.data(), runs);
 }
 
 template <class T>
@@ -359,8 +446,11 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const long* index,
   }
   try {
     double loss;
-    const int shards = training ? training_shards(rows) : 1;
-    if (shards > 1) {
+    const bool data_parallel = training && communicator_ && communicator_->size() > 1;
+    const int shards = !training || data_parallel ? 1 : training_blocks_ ? training_blocks_ : training_shards(rows);
+    if (data_parallel) {
+      loss = data_parallel_pass(ws, x, index, y, w, rows, metric_states);
+    } else if (shards > 1) {
       loss = sharded_pass(ws, x, index, y, w, rows, shards, metric_states);
     } else {
       x = batch_rows(ws, x, index, 0, rows);
@@ -374,8 +464,8 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const long* index,
       backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
       backward(ws, x, rows, grads_.data());
     }
-    // grads_ now holds the batch's gradients; data parallelism sums them over the processes here, before the
-    // update (docs/architecture.md). A split batch's threads share the update too (0: the buffer's size decides).
+    // grads_ now holds the batch's gradients (summed over the ranks in data parallelism). A split batch's threads
+    // share the update too (0: the buffer's size decides).
     backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
                              trainable_variables_, iterations_, learning_rate, shards > 1 ? shards : 0);
     ++iterations_;
@@ -451,7 +541,13 @@ long DataPass<T>::run(long max_steps, double max_seconds) {
     double loss;
     try {
       loss = model_.run_batch(ws, x, index, y, w, n, training_, metric_states_.data(), lr);
-    } catch (...) {  // the batch did not happen (run_batch undid its changes to the model)
+    } catch (const ExchangeTimeout& e) {  // the batch did not happen (run_batch undid its changes to the model)
+      metric_states_.swap(metric_backup_);
+      throw ExchangeTimeout(exchange_failure(e));
+    } catch (const ExchangeError& e) {
+      metric_states_.swap(metric_backup_);
+      throw ExchangeError(exchange_failure(e));
+    } catch (...) {
       metric_states_.swap(metric_backup_);
       throw;
     }
@@ -472,6 +568,12 @@ void DataPass<T>::continue_from(const DataPass& previous) {
   loss_sum_ = previous.loss_sum_;
   seen_ = previous.seen_;
   metric_states_ = previous.metric_states_;
+}
+
+template <class T>
+std::string DataPass<T>::exchange_failure(const ExchangeError& e) const {
+  return "DataParallel: training step " + std::to_string(step_ + 1) + " of " + std::to_string(steps_) + ": " +
+         e.what() + ".";
 }
 
 template <class T>

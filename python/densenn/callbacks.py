@@ -281,6 +281,8 @@ class ModelCheckpoint(Callback):
     the model's formats: '.keras' (read by Keras 3) or densenn's '.dnn'; weights (``save_weights_only``) in
     '.dnn' or Keras 3's '.weights.h5'."""
 
+    _writes_files = True  # on rank 0 only under data parallelism (densenn.distribution)
+
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__()
@@ -473,6 +475,8 @@ class CSVLogger(Callback):
     As Keras (whose writer uses the csv module's excel dialect), rows end with ``\\r\\n``; with
     ``append=True`` rows are added to an existing file, and the header is written only if it is empty.
     """
+
+    _writes_files = True  # on rank 0 only under data parallelism (densenn.distribution)
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()

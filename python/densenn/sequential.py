@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from . import config, data_adapter, saving, utils
+from . import config, data_adapter, distribution, saving, utils
 from ._core import module_for
 from ._summary import default_line_length, format_count, format_shape, format_summary
 from .layers import InputLayer, KerasTensor, Layer, deserialize, sample_shape, serialize, unique_name
@@ -528,12 +528,17 @@ class Sequential(Trainer):
 
     def save(self, filepath, overwrite=True, include_optimizer=True):
         """Saves architecture, weights and (include_optimizer) the compile configuration and optimizer state
-        to a '.dnn' file (densenn's native format, readable from C/C++); atomic."""
+        to a '.dnn' file (densenn's native format, readable from C/C++); atomic. Under data parallelism, rank 0
+        writes it (the others have the same weights)."""
+        if not distribution.writes_files():
+            return
         saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath, overwrite=True):
         """Saves the weights (and moving statistics) to a '.dnn' file, or to a Keras 3 '.weights.h5' file that
-        Keras' load_weights reads."""
+        Keras' load_weights reads. Under data parallelism, rank 0 writes it."""
+        if not distribution.writes_files():
+            return
         saving.save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath):

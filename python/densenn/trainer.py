@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from . import config, data_adapter, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module
+from . import config, data_adapter, distribution, losses as losses_module, metrics as metrics_module, optimizers as optimizers_module
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
 from .layers import KerasTensor
 
@@ -236,6 +236,8 @@ class Trainer:
             steps = -(-x.shape[0] // batch_size)
         else:
             steps = stream.steps or stream.num_batches  # None: unknown, as Keras' params for a generator
+        verbose, callbacks = distribution.begin_fit(self, x.shape[0] if stream is None else None, batch_size, epochs,
+                                                    initial_epoch, shuffle, verbose, callbacks)  # docs/distributed.md
         history = History()
         params = {"verbose": verbose_argument, "epochs": epochs, "steps": steps}  # as given, as Keras keeps it
         cbs = CallbackList([*callbacks, history], self, params)  # History last, as Keras: it sees what others add
@@ -286,7 +288,7 @@ class Trainer:
         """The loss (and metrics) on (x, y): a float, or [loss, *metrics], or a dict with return_dict=True.
         x may also be a PyDataset, a generator or another iterable of (x, y) or (x, y, sample_weight) batches."""
         self._require_compiled("evaluate()")
-        verbose = data_adapter.verbose_level(verbose)
+        verbose = distribution.rank_verbose(data_adapter.verbose_level(verbose))
         callbacks = self._callback_list(callbacks)
         if data_adapter.is_stream(x):
             stream = data_adapter.StreamAdapter(x, "x", steps, "steps", y=y, sample_weight=sample_weight,
@@ -312,7 +314,7 @@ class Trainer:
         """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs) (a list of them for a
         functional model with several outputs). x may also be a PyDataset, a generator or another iterable of
         batches (x, or a tuple whose first item is x): the outputs of all batches, concatenated."""
-        verbose = data_adapter.verbose_level(verbose)
+        verbose = distribution.rank_verbose(data_adapter.verbose_level(verbose))
         if data_adapter.is_stream(x):
             return self._predict_stream(data_adapter.StreamAdapter(x, "x", steps, "steps", batch_size=batch_size),
                                         verbose, callbacks)

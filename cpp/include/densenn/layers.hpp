@@ -46,6 +46,9 @@ struct Penalty {
 struct PassContext {
   bool training = false;
   Rng* rng = nullptr;  // non-null when training
+  // The rows are a block of a larger batch (data parallelism): its first row, and the whole batch's rows (0: the
+  // rows are the batch). Training noise is drawn for the whole batch, so a row's does not depend on the split.
+  long batch_first = 0, batch_rows = 0;
 };
 
 template <class T>

@@ -33,6 +33,11 @@ class Rng {
     for (int i = 0; i < 4; ++i) s_[i] = words[i];
   }
 
+  // Skips n draws.
+  void discard(std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) next();
+  }
+
   // Uniform in [0, 1) with 53 random bits.
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 

@@ -12,6 +12,7 @@
 
 #include "densenn/backend.hpp"
 #include "densenn/buffer.hpp"
+#include "densenn/communicator.hpp"
 #include "densenn/fair_shared_mutex.hpp"
 #include "densenn/layers.hpp"
 #include "densenn/pool.hpp"
@@ -110,6 +111,21 @@ class Sequential {
   void reserve(Workspace<T>& ws, long rows) const;
   Workspace<T>& training_workspace() { return train_ws_; }
 
+  // Data parallelism (docs/distributed.md). With a communicator of P > 1 ranks, a training batch is the global
+  // batch: this rank computes the forward and backward pass of block rank() of its P blocks of rows (as
+  // sharded_pass splits a batch), the blocks' predictions are gathered so that every rank computes the loss,
+  // metrics and loss gradient of the whole batch, and the blocks' gradients are summed in rank order on every
+  // rank before the update. So P ranks train bit for bit as one process whose batches split into the same P
+  // blocks (set_training_blocks). Evaluation passes do not exchange. Null: no communicator. Throws
+  // std::invalid_argument for layers whose training depends on the whole batch (batch normalization's
+  // statistics, regularization penalties).
+  void set_communicator(std::shared_ptr<Communicator> communicator);
+  const std::shared_ptr<Communicator>& communicator() const { return communicator_; }
+  // Splits every training batch into this many blocks of rows (0: as the threading policy decides), whatever
+  // the threads: one process's equivalent of a group of that many ranks. Throws std::invalid_argument for a
+  // model that does not split by rows.
+  void set_training_blocks(int blocks);
+
  private:
   const T* forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const;
   void predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch) const;
@@ -128,6 +144,14 @@ class Sequential {
   // Returns the batch loss.
   double sharded_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w, long rows,
                       int shards, double* metric_states);
+  // A training batch's forward and backward pass on this rank's block of rows (see set_communicator), then the
+  // exchange; leaves the whole batch's gradients in grads(). Returns the batch loss.
+  double data_parallel_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w, long rows,
+                            double* metric_states);
+  // grads() summed over the ranks: each rank sums one run of the parameters over the ranks in rank order (an
+  // all-to-all of the runs), then every rank gathers every run. The same bits on every rank, and the same as
+  // sharded_pass's block-order sum.
+  void sum_gradients_over_ranks();
   // The layers' regularization penalties for the batch in ws (added to the loss, as Keras does).
   double penalty(const Workspace<T>& ws, long rows) const;
 
@@ -154,8 +178,12 @@ class Sequential {
   std::vector<Slice> trainable_variables_;  // the variables of trainable layers: what the optimizer updates
   std::size_t lowest_trainable_ = 0;        // backward stops at this layer (layers_.size(): none trainable)
   std::vector<Workspace<T>> shard_ws_;      // one per block of rows
-  Buffer<T> shard_grads_;                   // blocks 1, 2, ...'s gradients, each laid out as grads() (block 0 uses grads())
+  Buffer<T> shard_grads_;                   // blocks 1, 2, ...'s gradients, each laid out as grads() from a cache line (block 0 uses grads())
   Buffer<T> state_backup_;  // run_batch's copy of state_, to undo a step that throws
+  std::shared_ptr<Communicator> communicator_;  // data parallelism (null: none)
+  int training_blocks_ = 0;                     // set_training_blocks
+  Buffer<T> batch_pred_;                        // the whole batch's predictions, gathered from the ranks
+  Buffer<T> rank_grads_;                        // the ranks' gradients for this rank's run of the parameters
   mutable FairSharedMutex mutex_;
   Pool<Workspace<T>> predict_pool_;  // idle workspaces of finished predicts
 };
@@ -191,6 +219,8 @@ class DataPass {
   std::vector<double> metric_values() const;
 
  private:
+  std::string exchange_failure(const ExchangeError& e) const;  // e's message, naming the step
+
   Sequential<T>& model_;
   const T *x_, *y_, *w_;
   long y_cols_, rows_, batch_size_, steps_, step_ = 0;
