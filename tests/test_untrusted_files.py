@@ -194,7 +194,7 @@ def test_a_model_too_large_for_memory_is_refused_up_front():
         except MemoryError as e:
             print("MemoryError:", e)
     """, memory_mb=2048, timeout=60)
-    assert "MemoryError: A model of 5368709136 weights needs" in outcome.stdout, outcome.stderr[-2000:]
+    assert "MemoryError: A model of 5368709120 weights needs 40 GiB" in outcome.stdout, outcome.stderr[-2000:]
 
 
 def test_loading_is_linear_in_the_number_of_layers(tmp_path, keras_file):

@@ -1,6 +1,10 @@
 #include "densenn/initializers.hpp"
 
+#include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <stdexcept>
 
 #include "names.hpp"
@@ -38,6 +42,16 @@ double truncated_normal(Rng& rng) {
   }
 }
 
+// v with at most `digits` significant digits, the fewest that read back as v (1e+300, not 1.0000000000000001e+300).
+std::string number_text(double v, int digits) {
+  char text[40];
+  for (int d = 1; d <= digits; ++d) {
+    std::snprintf(text, sizeof text, "%.*g", d, v);
+    if (d == digits || std::strtod(text, nullptr) == v) break;
+  }
+  return text;
+}
+
 }  // namespace
 
 InitializerSpec parse_initializer(const std::string& name) {
@@ -57,7 +71,8 @@ void validate(const InitializerSpec& spec) {
 }
 
 template <class T>
-void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& shape, Rng& model_rng) {
+void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& shape, Rng& model_rng,
+                const char* argument) {
   Rng own_rng(spec.seed.value_or(0));
   Rng& rng = spec.seed ? own_rng : model_rng;
   long size = 1;
@@ -114,9 +129,46 @@ void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& s
       variance_scaling(1.0, fan_in, false);
       break;
   }
+  // The arguments are finite (validate), but their values may not be in T, nor mean + stddev * z in double.
+  for (long i = 0; i < size; ++i)
+    if (!std::isfinite(data[i]))
+      throw std::invalid_argument(std::string(argument) + " " + describe(spec) + " gives values too large for " +
+                                  (sizeof(T) == 4 ? "float32" : "float64") + ": expected magnitudes up to " +
+                                  number_text(double(std::numeric_limits<T>::max()), 4) + ", got " +
+                                  number_text(double(data[i]), 17) + ".");
 }
 
-template void initialize<float>(const InitializerSpec&, float*, const std::vector<long>&, Rng&);
-template void initialize<double>(const InitializerSpec&, double*, const std::vector<long>&, Rng&);
+std::string describe(const InitializerSpec& spec) {
+  std::string name;  // Keras' class name: random_normal -> RandomNormal
+  bool upper = true;
+  for (char c : std::string(kInitializers.name(spec.kind))) {
+    if (c == '_') {
+      upper = true;
+    } else {
+      name += upper ? char(std::toupper(static_cast<unsigned char>(c))) : c;
+      upper = false;
+    }
+  }
+  auto arg = [](const char* key, double v) { return std::string(key) + "=" + number_text(v, 17); };
+  std::string args;
+  switch (spec.kind) {
+    case Initializer::constant:
+      args = arg("value", spec.value);
+      break;
+    case Initializer::random_normal:
+    case Initializer::truncated_normal:
+      args = arg("mean", spec.mean) + ", " + arg("stddev", spec.stddev);
+      break;
+    case Initializer::random_uniform:
+      args = arg("minval", spec.minval) + ", " + arg("maxval", spec.maxval);
+      break;
+    default:
+      break;
+  }
+  return name + "(" + args + ")";
+}
+
+template void initialize<float>(const InitializerSpec&, float*, const std::vector<long>&, Rng&, const char*);
+template void initialize<double>(const InitializerSpec&, double*, const std::vector<long>&, Rng&, const char*);
 
 }  // namespace densenn

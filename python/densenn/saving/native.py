@@ -221,6 +221,8 @@ def load_model(filepath, compile=True, custom_objects=None, safe_mode=True):
                           weighted_metrics=[_metric(m, path) for m in entry.get("weighted_metrics", [])])
         except (KeyError, TypeError, AttributeError, ValueError) as e:  # what compile() says of a bad argument
             raise ModelFileError(f"'{path}': its compile configuration is not valid ({e}).") from None
+        except MemoryError as e:  # e.g. a metric whose buffers need more memory than there is
+            raise MemoryError(f"'{path}': its compile configuration cannot be used here: {e}") from None
         saved = data["tensors"].get("optimizer_state")
         if not isinstance(meta.get("optimizer"), (dict, type(None))):
             raise ModelFileError(f"'{path}': its optimizer entry is not valid ({meta['optimizer']!r}).")
