@@ -19,6 +19,7 @@ import pytest
 
 from densenn import Input, Sequential, callbacks, layers, optimizers, utils
 from densenn.models import load_model
+from support import run_child
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -261,16 +262,15 @@ def test_a_sigint_handler_that_returns_lets_fit_and_predict_finish_with_the_same
 
 # ----------------------------------------------------------------------------- Ctrl-C while waiting for the lock
 # Another thread holds the model's lock for seconds (one training step of a huge batch, or a predict of 16,384
-# rows); the main thread calls something that must wait for it. The wait itself answers Ctrl-C.
+# rows); the main thread calls something that must wait for it. The wait itself answers Ctrl-C. The SIGINT comes
+# from a timer in the child (signal.raise_signal), which runs under support.run_child's memory cap and time limit.
 
 _WAITING = textwrap.dedent(r"""
-    import json, os, sys, tempfile, threading, time
+    import json, os, signal, sys, tempfile, threading, time
     import numpy as np
     from densenn import Input, Sequential, callbacks, layers, utils
 
     call = sys.argv[1]
-    def say(*words):
-        print(*words, file=sys.stderr, flush=True)
 
     utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -310,7 +310,11 @@ _WAITING = textwrap.dedent(r"""
     worker.start()
     busy.wait()
     time.sleep(0.5)  # into a long step
-    say("waiting")
+    sent = []
+    def interrupt():  # once the main thread has been waiting a while
+        sent.append(time.monotonic())
+        signal.raise_signal(signal.SIGINT)
+    threading.Timer(0.5, interrupt).start()
     try:
         while True:
             calls[call]()
@@ -321,31 +325,67 @@ _WAITING = textwrap.dedent(r"""
     # the lock still serves everyone: a thread that gave up its turn left no gap in the queue
     usable = bool(np.isfinite(model.predict(x[:8], verbose=0)).all()) and len(model.get_weights()) == 6
     model.set_weights(weights)
-    say("result", json.dumps({"caught": caught, "usable": usable}))
+    print(json.dumps({"latency": caught - sent[0], "usable": usable}))
 """)
 
 
 @pytest.mark.parametrize("call", ["predict", "call", "get_weights", "save", "set_weights", "fit"])
 def test_ctrl_c_while_waiting_for_the_models_lock_raises_keyboard_interrupt(call):
-    child = _child(_WAITING, call, env={"OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    watchdog = threading.Timer(300, child.kill)
-    watchdog.start()
-    try:
-        _wait_for(child.stderr, "waiting")
-        time.sleep(0.5)  # the main thread is waiting for the lock (a step takes seconds)
-        sent = time.monotonic()
-        child.send_signal(signal.SIGINT)
-        rest = child.stderr.read()
-        child.wait()
-    finally:
-        watchdog.cancel()
-        child.kill()
-    assert child.returncode == 0, rest
-    result = json.loads(re.search(r"^result (.*)$", rest, re.M).group(1))
-    latency = result["caught"] - sent
-    print(f"{call}: KeyboardInterrupt {latency * 1000:.0f} ms after SIGINT")
-    assert 0 <= latency < _LATENCY_LIMIT  # was the rest of the other thread's step: 10-13 s in the issue
+    run = run_child(_WAITING, call, timeout=300, memory_mb=3072)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"{call}: KeyboardInterrupt {result['latency'] * 1000:.0f} ms after SIGINT")
+    assert 0 <= result["latency"] < _LATENCY_LIMIT  # was the rest of the other thread's step: 10-13 s in the issue
     assert result["usable"]
+
+
+# A .dnn file is read, written and checksummed in blocks with an interruption point between them: Ctrl-C stops
+# a save part-way (the target keeps the previous save's weights, the temporary file is removed) or a load.
+_FILE_IO = textwrap.dedent(r"""
+    import glob, json, os, signal, sys, tempfile, threading, time, traceback
+    import numpy as np
+    from densenn import Input, Sequential, layers
+    from densenn.models import load_model
+    what = sys.argv[1]
+    model = Sequential([Input(shape=(4096,)), layers.Dense(12000)])  # 49M weights: a 197 MB file, ~1 s to save
+    kernel = model.get_weights()[0]
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, "m.dnn")
+    model.set_weights([kernel, np.full(12000, -1.0)])
+    model.save(path)
+    model.set_weights([kernel, np.full(12000, 1.0)])
+    sent = []
+    def interrupt():
+        if what == "save":  # as soon as the core has created its temporary file: the writing has begun
+            while not glob.glob(os.path.join(folder, ".densenn.tmp-*")):
+                time.sleep(0.001)
+        else:  # inside the reading, which takes most of the first ~0.5 s
+            time.sleep(0.1)
+        sent.append(time.monotonic())
+        signal.raise_signal(signal.SIGINT)
+    threading.Thread(target=interrupt).start()
+    try:
+        model.save(path) if what == "save" else load_model(path)
+    except KeyboardInterrupt as e:
+        caught = time.monotonic()
+        where = traceback.extract_tb(e.__traceback__)[-1].name
+    stored = load_model(path).get_weights()
+    print(json.dumps({"latency": caught - sent[0], "where": where, "files": os.listdir(folder),
+                      "stored": float(stored[1][0]), "kernel": bool(np.array_equal(stored[0], kernel))}))
+""")
+
+
+@pytest.mark.parametrize("what", ["save", "load"])
+def test_ctrl_c_during_a_large_save_or_load(what):
+    run = run_child(_FILE_IO, what, timeout=300, memory_mb=3072)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"{what}: KeyboardInterrupt {result['latency'] * 1000:.0f} ms after SIGINT")
+    assert 0 <= result["latency"] < _LATENCY_LIMIT
+    assert result["files"] == ["m.dnn"] and result["kernel"]  # the temporary file removed, the target whole
+    assert result["stored"] == -1.0  # an interrupted save's weights never reach the target
+    if what == "save":  # raised by the core's write itself, part-way (before: it ran to its end, replacing the
+        assert result["where"] == "_write", result  # file, and KeyboardInterrupt came after it)
 
 
 # ============================================================================= kill -9 during save
