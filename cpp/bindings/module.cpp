@@ -296,7 +296,10 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
       .def(py::init([](long input_dim, const std::vector<py::dict>& layers, std::uint64_t seed) {
              std::vector<LayerConfig> configs;
              for (const py::dict& layer : layers) configs.push_back(layer_config(layer));
-             return std::make_unique<Model>(input_dim, configs, seed);
+             std::unique_ptr<Model> model;  // drawing a large model's initial weights takes seconds: interruptible
+             while (!run_interruptible([&] { model = std::make_unique<Model>(input_dim, configs, seed); })) {
+             }
+             return model;
            }),
            py::arg("input_dim"), py::arg("layers"), py::arg("seed"))
       .def_property_readonly("input_dim", &Model::input_dim)

@@ -1,5 +1,6 @@
 #include "densenn/initializers.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "densenn/interrupt.hpp"
 #include "names.hpp"
 
 namespace densenn {
@@ -79,55 +81,64 @@ void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& s
   for (long d : shape) size *= d;
   const double fan_in = shape.size() >= 2 ? double(shape[shape.size() - 2]) : double(size);
   const double fan_out = shape.size() >= 2 ? double(shape.back()) : double(size);
-  // Keras' VarianceScaling: scale / fan, uniform within sqrt(3 s) or a
-  // truncated normal whose standard deviation is corrected for the truncation.
-  auto variance_scaling = [&](double scale, double fan, bool uniform) {
-    const double s = scale / std::max(1.0, fan);
-    if (uniform) {
-      const double limit = std::sqrt(3.0 * s);
-      for (long i = 0; i < size; ++i) data[i] = T((2 * rng.uniform() - 1) * limit);
-    } else {
-      const double stddev = std::sqrt(s) / 0.87962566103423978;
-      for (long i = 0; i < size; ++i) data[i] = T(stddev * truncated_normal(rng));
+  // In blocks, with an interruption point between them: a large model's weights take seconds to draw (the
+  // values are drawn in the same order either way).
+  auto fill = [&](long begin, long end) {
+    // Keras' VarianceScaling: scale / fan, uniform within sqrt(3 s) or a
+    // truncated normal whose standard deviation is corrected for the truncation.
+    auto variance_scaling = [&](double scale, double fan, bool uniform) {
+      const double s = scale / std::max(1.0, fan);
+      if (uniform) {
+        const double limit = std::sqrt(3.0 * s);
+        for (long i = begin; i < end; ++i) data[i] = T((2 * rng.uniform() - 1) * limit);
+      } else {
+        const double stddev = std::sqrt(s) / 0.87962566103423978;
+        for (long i = begin; i < end; ++i) data[i] = T(stddev * truncated_normal(rng));
+      }
+    };
+    switch (spec.kind) {
+      case Initializer::zeros:
+        for (long i = begin; i < end; ++i) data[i] = T(0);
+        break;
+      case Initializer::ones:
+        for (long i = begin; i < end; ++i) data[i] = T(1);
+        break;
+      case Initializer::constant:
+        for (long i = begin; i < end; ++i) data[i] = T(spec.value);
+        break;
+      case Initializer::random_normal:
+        for (long i = begin; i < end; ++i) data[i] = T(spec.mean + spec.stddev * normal(rng));
+        break;
+      case Initializer::truncated_normal:
+        for (long i = begin; i < end; ++i) data[i] = T(spec.mean + spec.stddev * truncated_normal(rng));
+        break;
+      case Initializer::random_uniform:
+        for (long i = begin; i < end; ++i) data[i] = T(spec.minval + (spec.maxval - spec.minval) * rng.uniform());
+        break;
+      case Initializer::glorot_uniform:
+        variance_scaling(1.0, (fan_in + fan_out) / 2, true);
+        break;
+      case Initializer::glorot_normal:
+        variance_scaling(1.0, (fan_in + fan_out) / 2, false);
+        break;
+      case Initializer::he_uniform:
+        variance_scaling(2.0, fan_in, true);
+        break;
+      case Initializer::he_normal:
+        variance_scaling(2.0, fan_in, false);
+        break;
+      case Initializer::lecun_uniform:
+        variance_scaling(1.0, fan_in, true);
+        break;
+      case Initializer::lecun_normal:
+        variance_scaling(1.0, fan_in, false);
+        break;
     }
   };
-  switch (spec.kind) {
-    case Initializer::zeros:
-      for (long i = 0; i < size; ++i) data[i] = T(0);
-      break;
-    case Initializer::ones:
-      for (long i = 0; i < size; ++i) data[i] = T(1);
-      break;
-    case Initializer::constant:
-      for (long i = 0; i < size; ++i) data[i] = T(spec.value);
-      break;
-    case Initializer::random_normal:
-      for (long i = 0; i < size; ++i) data[i] = T(spec.mean + spec.stddev * normal(rng));
-      break;
-    case Initializer::truncated_normal:
-      for (long i = 0; i < size; ++i) data[i] = T(spec.mean + spec.stddev * truncated_normal(rng));
-      break;
-    case Initializer::random_uniform:
-      for (long i = 0; i < size; ++i) data[i] = T(spec.minval + (spec.maxval - spec.minval) * rng.uniform());
-      break;
-    case Initializer::glorot_uniform:
-      variance_scaling(1.0, (fan_in + fan_out) / 2, true);
-      break;
-    case Initializer::glorot_normal:
-      variance_scaling(1.0, (fan_in + fan_out) / 2, false);
-      break;
-    case Initializer::he_uniform:
-      variance_scaling(2.0, fan_in, true);
-      break;
-    case Initializer::he_normal:
-      variance_scaling(2.0, fan_in, false);
-      break;
-    case Initializer::lecun_uniform:
-      variance_scaling(1.0, fan_in, true);
-      break;
-    case Initializer::lecun_normal:
-      variance_scaling(1.0, fan_in, false);
-      break;
+  constexpr long kBlock = 1L << 20;
+  for (long begin = 0; begin < size; begin += kBlock) {
+    interruption_point();
+    fill(begin, std::min(size, begin + kBlock));
   }
   // The arguments are finite (validate), but their values may not be in T, nor mean + stddev * z in double.
   for (long i = 0; i < size; ++i)

@@ -77,10 +77,15 @@ Sequential<T>::Sequential(long input_dim, const std::vector<LayerConfig>& config
   const std::string what = "A model of " + std::to_string(params + state) + " weights";
   const double bytes = double(2 * params + state) * double(sizeof(T));
   check_allocation(bytes, what);
-  try {
-    params_.assign(params, T(0));
-    grads_.assign(params, T(0));
-    state_.assign(state, T(0));
+  try {  // zeros in blocks, with interruption points: gigabytes take seconds to fault in
+    const std::pair<Buffer<T>*, std::size_t> sizes[] = {{&params_, params}, {&grads_, params}, {&state_, state}};
+    for (auto [buffer, size] : sizes) {
+      buffer->reserve(size);
+      while (buffer->size() < size) {
+        interruption_point();
+        buffer->resize(std::min(size, buffer->size() + (std::size_t(1) << 24)));
+      }
+    }
   } catch (const std::bad_alloc&) {  // (memory that was available a moment ago, or overcommit refused)
     throw OutOfMemory(what + " needs " + std::to_string(std::uint64_t(bytes)) + " bytes; allocating them failed.");
   }
