@@ -19,6 +19,7 @@ import pytest
 
 from densenn import Input, Sequential, callbacks, layers, optimizers, utils
 from densenn.models import load_model
+from support import run_child
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -257,6 +258,134 @@ def test_a_sigint_handler_that_returns_lets_fit_and_predict_finish_with_the_same
     handled, digest = run("handler")
     assert handled >= 1
     assert run("plain") == (0, digest)
+
+
+# ----------------------------------------------------------------------------- Ctrl-C while waiting for the lock
+# Another thread holds the model's lock for seconds (one training step of a huge batch, or a predict of 16,384
+# rows); the main thread calls something that must wait for it. The wait itself answers Ctrl-C. The SIGINT comes
+# from a timer in the child (signal.raise_signal), which runs under support.run_child's memory cap and time limit.
+
+_WAITING = textwrap.dedent(r"""
+    import json, os, signal, sys, tempfile, threading, time
+    import numpy as np
+    from densenn import Input, Sequential, callbacks, layers, utils
+
+    call = sys.argv[1]
+
+    utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8192, 512)).astype(np.float32)
+    y = rng.normal(size=(8192, 1)).astype(np.float32)
+    model = Sequential([Input(shape=(512,)), layers.Dense(1024, activation="relu"),
+                        layers.Dense(1024, activation="relu"), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    stop, busy = threading.Event(), threading.Event()
+
+    class Steps(callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            busy.set()
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = stop.is_set()
+
+    def hold():
+        if call == "fit":  # the main thread's fit waits for this thread's long predicts (shared lock)
+            big = np.tile(x, (2, 1))
+            while not stop.is_set():
+                busy.set()
+                model.predict(big, batch_size=len(big), verbose=0)
+        else:  # the main thread's calls wait for this thread's training steps (exclusive lock), seconds each
+            model.fit(x, y, batch_size=len(x), epochs=10_000, verbose=0, callbacks=[Steps()])
+
+    weights = model.get_weights()
+    path = os.path.join(tempfile.mkdtemp(), "m.dnn")
+    calls = {
+        "predict": lambda: model.predict(x[:8], verbose=0),
+        "call": lambda: model(x[:8]),
+        "get_weights": model.get_weights,
+        "save": lambda: model.save(path),
+        "set_weights": lambda: model.set_weights(weights),
+        "fit": lambda: model.fit(x[:64], y[:64], epochs=1, verbose=0),
+    }
+    worker = threading.Thread(target=hold)
+    worker.start()
+    busy.wait()
+    time.sleep(0.5)  # into a long step
+    sent = []
+    def interrupt():  # once the main thread has been waiting a while
+        sent.append(time.monotonic())
+        signal.raise_signal(signal.SIGINT)
+    threading.Timer(0.5, interrupt).start()
+    try:
+        while True:
+            calls[call]()
+    except KeyboardInterrupt:
+        caught = time.monotonic()
+    stop.set()
+    worker.join()
+    # the lock still serves everyone: a thread that gave up its turn left no gap in the queue
+    usable = bool(np.isfinite(model.predict(x[:8], verbose=0)).all()) and len(model.get_weights()) == 6
+    model.set_weights(weights)
+    print(json.dumps({"latency": caught - sent[0], "usable": usable}))
+""")
+
+
+@pytest.mark.parametrize("call", ["predict", "call", "get_weights", "save", "set_weights", "fit"])
+def test_ctrl_c_while_waiting_for_the_models_lock_raises_keyboard_interrupt(call):
+    run = run_child(_WAITING, call, timeout=300, memory_mb=3072)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"{call}: KeyboardInterrupt {result['latency'] * 1000:.0f} ms after SIGINT")
+    assert 0 <= result["latency"] < _LATENCY_LIMIT  # was the rest of the other thread's step: 10-13 s in the issue
+    assert result["usable"]
+
+
+# A .dnn file is read, written and checksummed in blocks with an interruption point between them: Ctrl-C stops
+# a save part-way (the target keeps the previous save's weights, the temporary file is removed) or a load.
+_FILE_IO = textwrap.dedent(r"""
+    import glob, json, os, signal, sys, tempfile, threading, time, traceback
+    import numpy as np
+    from densenn import Input, Sequential, layers
+    from densenn.models import load_model
+    what = sys.argv[1]
+    model = Sequential([Input(shape=(4096,)), layers.Dense(12000)])  # 49M weights: a 197 MB file, ~1 s to save
+    kernel = model.get_weights()[0]
+    folder = tempfile.mkdtemp()
+    path = os.path.join(folder, "m.dnn")
+    model.set_weights([kernel, np.full(12000, -1.0)])
+    model.save(path)
+    model.set_weights([kernel, np.full(12000, 1.0)])
+    sent = []
+    def interrupt():
+        if what == "save":  # as soon as the core has created its temporary file: the writing has begun
+            while not glob.glob(os.path.join(folder, ".densenn.tmp-*")):
+                time.sleep(0.001)
+        else:  # inside the reading, which takes most of the first ~0.5 s
+            time.sleep(0.1)
+        sent.append(time.monotonic())
+        signal.raise_signal(signal.SIGINT)
+    threading.Thread(target=interrupt).start()
+    try:
+        model.save(path) if what == "save" else load_model(path)
+    except KeyboardInterrupt as e:
+        caught = time.monotonic()
+        where = traceback.extract_tb(e.__traceback__)[-1].name
+    stored = load_model(path).get_weights()
+    print(json.dumps({"latency": caught - sent[0], "where": where, "files": os.listdir(folder),
+                      "stored": float(stored[1][0]), "kernel": bool(np.array_equal(stored[0], kernel))}))
+""")
+
+
+@pytest.mark.parametrize("what", ["save", "load"])
+def test_ctrl_c_during_a_large_save_or_load(what):
+    run = run_child(_FILE_IO, what, timeout=300, memory_mb=3072)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"{what}: KeyboardInterrupt {result['latency'] * 1000:.0f} ms after SIGINT")
+    assert 0 <= result["latency"] < _LATENCY_LIMIT
+    assert result["files"] == ["m.dnn"] and result["kernel"]  # the temporary file removed, the target whole
+    assert result["stored"] == -1.0  # an interrupted save's weights never reach the target
+    if what == "save":  # raised by the core's write itself, part-way (before: it ran to its end, replacing the
+        assert result["where"] == "_write", result  # file, and KeyboardInterrupt came after it)
 
 
 # ============================================================================= kill -9 during save

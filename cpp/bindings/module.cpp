@@ -178,6 +178,25 @@ bool run_interruptible(F&& f) {
   }
 }
 
+// Waits for the model's lock (`acquire` returns it) with the GIL already released by the caller. In Python's
+// main thread the wait answers Ctrl-C as run_interruptible does (the lock polls the check while it waits,
+// fair_shared_mutex.hpp): KeyboardInterrupt from Python's handler, or another wait when a handler returns.
+template <class Acquire>
+auto wait_for_lock(Acquire&& acquire) {
+  for (;;) {
+    std::optional<InterruptCheck> check;
+    if (PyThread_get_thread_ident() == main_thread_id) check.emplace(&sigint_pending, nullptr);
+    try {
+      return acquire();
+    } catch (const Interrupted&) {
+      check.reset();
+      py::gil_scoped_acquire gil;
+      PyErr_SetInterrupt();  // give the flag back, for the handler
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    }
+  }
+}
+
 // The model's flat buffers by name, for copying under the lock.
 template <class T>
 Buffer<T>& named_buffer(Sequential<T>& model, const std::string& name) {
@@ -281,7 +300,10 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
       .def(py::init([](long input_dim, const std::vector<py::dict>& layers, std::uint64_t seed) {
              std::vector<LayerConfig> configs;
              for (const py::dict& layer : layers) configs.push_back(layer_config(layer));
-             return std::make_unique<Model>(input_dim, configs, seed);
+             std::unique_ptr<Model> model;  // drawing a large model's initial weights takes seconds: interruptible
+             while (!run_interruptible([&] { model = std::make_unique<Model>(input_dim, configs, seed); })) {
+             }
+             return model;
            }),
            py::arg("input_dim"), py::arg("layers"), py::arg("seed"))
       .def_property_readonly("input_dim", &Model::input_dim)
@@ -310,7 +332,7 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             std::vector<std::vector<T>> copies;
             {
               py::gil_scoped_release release;
-              const auto lock = model.lock_shared();
+              const auto lock = wait_for_lock([&] { return model.lock_shared(); });
               for (const auto& [name, offset, count] : slices) {
                 const Buffer<T>& buffer = named_buffer(model, name);
                 require(offset >= 0 && count >= 0 && std::size_t(offset) + std::size_t(count) <= buffer.size(),
@@ -328,7 +350,7 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           "write",
           [](Model& model, const std::vector<std::tuple<std::string, long, Array<T>>>& slices) {
             py::gil_scoped_release release;
-            const auto lock = model.lock_exclusive();
+            const auto lock = wait_for_lock([&] { return model.lock_exclusive(); });
             for (const auto& [name, offset, values] : slices)  // all checked before anything is written
               require(offset >= 0 && std::size_t(offset) + std::size_t(values.size()) <=
                                          named_buffer(model, name).size(),
@@ -346,7 +368,7 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             std::vector<std::uint64_t> rng;
             {
               py::gil_scoped_release release;
-              const auto lock = model.lock_shared();
+              const auto lock = wait_for_lock([&] { return model.lock_shared(); });
               params.assign(model.params().begin(), model.params().end());
               state.assign(model.state().begin(), model.state().end());
               optimizer_state.assign(model.optimizer_state().begin(), model.optimizer_state().end());
@@ -371,7 +393,7 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             const LossSpec loss_config = loss_spec(loss);
             const OptimizerConfig optimizer_settings = optimizer_config(optimizer);
             py::gil_scoped_release release;
-            const auto lock = model.lock_exclusive();
+            const auto lock = wait_for_lock([&] { return model.lock_exclusive(); });
             model.compile(loss_config, optimizer_settings, specs, trainable);  // invalid_argument -> ValueError
           },
           py::arg("loss"), py::arg("optimizer"), py::arg("metrics"), py::arg("trainable") = std::vector<bool>{},
@@ -379,43 +401,43 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
       .def_property_readonly("compiled",
                              [](const Model& model) {
                                py::gil_scoped_release release;
-                               const auto lock = model.lock_shared();
+                               const auto lock = wait_for_lock([&] { return model.lock_shared(); });
                                return model.compiled();
                              })
       .def_property(
           "learning_rate",
           [](Model& model) {
             py::gil_scoped_release release;
-            const auto lock = model.lock_shared();
+            const auto lock = wait_for_lock([&] { return model.lock_shared(); });
             return model.optimizer().learning_rate;
           },
           [](Model& model, double lr) {  // (checked by the optimizer's learning_rate setter)
             py::gil_scoped_release release;
-            const auto lock = model.lock_exclusive();
+            const auto lock = wait_for_lock([&] { return model.lock_exclusive(); });
             model.optimizer().learning_rate = lr;
           })
       .def_property(
           "iterations",
           [](const Model& model) {
             py::gil_scoped_release release;
-            const auto lock = model.lock_shared();
+            const auto lock = wait_for_lock([&] { return model.lock_shared(); });
             return model.iterations();
           },
           [](Model& model, long long n) {
             py::gil_scoped_release release;
-            const auto lock = model.lock_exclusive();
+            const auto lock = wait_for_lock([&] { return model.lock_exclusive(); });
             model.set_iterations(n);
           })
       .def_property(
           "rng_state",
           [](const Model& model) {
             py::gil_scoped_release release;
-            const auto lock = model.lock_shared();
+            const auto lock = wait_for_lock([&] { return model.lock_shared(); });
             return model.rng_state();
           },
           [](Model& model, const std::vector<std::uint64_t>& words) {
             py::gil_scoped_release release;
-            const auto lock = model.lock_exclusive();
+            const auto lock = wait_for_lock([&] { return model.lock_exclusive(); });
             try {
               model.set_rng_state(words);
             } catch (const std::invalid_argument& e) {
@@ -452,10 +474,8 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             if (!all_finite(in, rows * model.input_dim())) return py::none();
             Array<T> out({py::ssize_t(rows), py::ssize_t(model.output_dim())});
             T* dst = out.mutable_data();
-            {
-              py::gil_scoped_release release;  // (the model's lock is never awaited with the GIL held)
-              model.predict(in, rows, dst);
-            }
+            while (!run_interruptible([&] { model.predict(in, rows, dst); })) {
+            }  // (the model's lock is never awaited with the GIL held; a SIGINT handler that returns: again)
             return std::move(out);
           },
           py::arg("x"), py::arg("max_rows"))
@@ -472,7 +492,7 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             std::vector<T> grads;
             {
               py::gil_scoped_release release;
-              const auto lock = model.lock_exclusive();  // writes grads() and draws training noise
+              const auto lock = wait_for_lock([&] { return model.lock_exclusive(); });  // writes grads() and draws training noise
               check_matrix(y, "y", rows, model.target_cols());
               loss_check_targets(model.loss(), y.data(), rows, model.output_dim());
               Workspace<T> ws;
@@ -527,9 +547,11 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
             handle->w = std::move(w);
             const T *xd = handle->x.data(), *yd = handle->y.data(), *wd = handle->w ? handle->w->data() : nullptr;
             {
-              py::gil_scoped_release release;  // the pass takes the model's lock
-              handle->pass = std::make_unique<DataPass<T>>(model, xd, yd, long(handle->y.shape(1)), wd, rows, batch_size,
-                                                           training, shuffle, std::move(learning_rates));
+              py::gil_scoped_release release;
+              handle->pass = wait_for_lock([&] {  // the pass takes the model's lock first
+                return std::make_unique<DataPass<T>>(model, xd, yd, long(handle->y.shape(1)), wd, rows, batch_size,
+                                                     training, shuffle, learning_rates);
+              });
             }
             return handle;
           },
@@ -571,7 +593,8 @@ py::dict layer_dict(const LayerConfig& c) {
 // 'weights'), input_dim, layers (the core's layer dicts), json (str),
 // tensors (list of (name, 1-D float32/float64 array), all of one dtype),
 // training (None or (iterations, rng_state words)).
-void write_file(const std::string& path, const py::dict& spec, std::uint64_t fail_after_bytes, bool crash) {
+void write_file(const std::string& path, const py::dict& spec, std::uint64_t fail_after_bytes, bool crash,
+                bool unchecked) {
   ModelFile f;
   const auto kind = spec["kind"].cast<std::string>();
   require(kind == "model" || kind == "weights", "kind must be 'model' or 'weights'.");
@@ -602,9 +625,9 @@ void write_file(const std::string& path, const py::dict& spec, std::uint64_t fai
     f.tensors.push_back(Tensor{pair[0].cast<std::string>(), std::uint64_t(a.size()), a.data()});
   }
   f.dtype = f64 ? DType::float64 : DType::float32;
-  try {
-    py::gil_scoped_release release;
-    write_model_file(path, f, WriteFaults{fail_after_bytes, crash});
+  try {  // interruptible by Ctrl-C between blocks (the temporary file is removed); a handler that returns: again
+    while (!run_interruptible([&] { write_model_file(path, f, WriteFaults{fail_after_bytes, crash, unchecked}); })) {
+    }
   } catch (const ModelFileError& e) {
     throw py::value_error(e.what());
   }
@@ -614,13 +637,15 @@ void write_file(const std::string& path, const py::dict& spec, std::uint64_t fai
 // whose sizes match the tensors'. Returns everything in it as a dict.
 py::dict read_file(const std::string& path) {
   ModelFile f;
-  try {
-    py::gil_scoped_release release;
-    f = read_model_file(path);
-    try {
-      check_architecture(f);
-    } catch (const ModelFileError& e) {
-      throw ModelFileError("'" + path + "': " + e.what());
+  try {  // interruptible by Ctrl-C between blocks; a handler that returns: read again
+    while (!run_interruptible([&] {
+      f = read_model_file(path);
+      try {
+        check_architecture(f);
+      } catch (const ModelFileError& e) {
+        throw ModelFileError("'" + path + "': " + e.what());
+      }
+    })) {
     }
   } catch (const ModelFileError& e) {
     throw py::value_error(e.what());
@@ -718,9 +743,26 @@ PYBIND11_MODULE(DENSENN_MODULE, m) {
   });
   m.def("write_model_file", &write_file, py::arg("path"), py::arg("spec"),
         py::arg("fail_after_bytes") = std::numeric_limits<std::uint64_t>::max(), py::arg("crash") = false,
-        "Writes a densenn model file atomically (fail_after_bytes/crash: test hooks simulating a failure).");
+        py::arg("unchecked") = false,
+        "Writes a densenn model file atomically, refusing one that loading would refuse (test hooks: "
+        "fail_after_bytes/crash simulate a failure, unchecked writes a crafted file).");
   m.def("read_model_file", &read_file, py::arg("path"), "Reads and validates a densenn model file.");
   m.def("model_file_version", [] { return kModelFileVersion; });
+  m.def("available_memory", &available_memory,
+        "Bytes this process can still allocate (MemAvailable, within an RLIMIT_AS cap); 2**64 - 1 if unknown.");
+  m.def("check_allocation", &check_allocation, py::arg("nbytes"), py::arg("what"),
+        "MemoryError('<what> needs ... GiB, more than the ... GiB of memory available.') when nbytes do not fit.");
+  m.attr("max_width") = kMaxWidth;
+  // A layer that cannot be built: ValueError(detail) with the layer's index, for the Python front to name it.
+  py::register_local_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const LayerError& e) {
+      py::object error = py::module_::import("builtins").attr("ValueError")(e.detail);
+      error.attr("layer_index") = e.index;
+      PyErr_SetObject(PyExc_ValueError, error.ptr());
+    }
+  });
   m.def(
       "all_finite",
       // No NaN or Inf in a C-contiguous float32/float64 array: one vectorised pass without the temporary boolean

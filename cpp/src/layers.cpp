@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 
@@ -49,8 +51,8 @@ void Dense<T>::bind(T* params, T* /*state*/) {
 
 template <class T>
 void Dense<T>::initialize(Rng& rng) {
-  densenn::initialize(options_.kernel_initializer, kernel_, {in_, out_}, rng);
-  if (bias_) densenn::initialize(options_.bias_initializer, bias_, {out_}, rng);
+  densenn::initialize(options_.kernel_initializer, kernel_, {in_, out_}, rng, "kernel_initializer");
+  if (bias_) densenn::initialize(options_.bias_initializer, bias_, {out_}, rng, "bias_initializer");
 }
 
 namespace {
@@ -204,6 +206,9 @@ template <class T>
 Maxout<T>::Maxout(long input_dim, long units, long pieces) : in_(input_dim), units_(units), pieces_(pieces) {
   if (units <= 0) throw std::invalid_argument("Maxout: units must be a positive integer, got " + std::to_string(units) + ".");
   if (pieces < 1) throw std::invalid_argument("Maxout: pieces must be >= 1, got " + std::to_string(pieces) + ".");
+  if (pieces > kMaxWidth / units)  // its pre-activation width, units * pieces, is a width like any other
+    throw std::invalid_argument("units * pieces = " + std::to_string(units) + " * " + std::to_string(pieces) +
+                                " is more than densenn's limit of " + std::to_string(kMaxWidth) + " (2**31 - 1).");
 }
 
 template <class T>
@@ -214,7 +219,7 @@ void Maxout<T>::bind(T* params, T* /*state*/) {
 
 template <class T>
 void Maxout<T>::initialize(Rng& rng) {
-  densenn::initialize(InitializerSpec{}, kernel_, {in_, units_ * pieces_}, rng);
+  densenn::initialize(InitializerSpec{}, kernel_, {in_, units_ * pieces_}, rng, "kernel_initializer");
   std::fill(bias_, bias_ + units_ * pieces_, T(0));
 }
 
@@ -242,6 +247,15 @@ void Maxout<T>::backward(Backend<T>& be, const T* x, const T* /*y*/, T* scratch,
 }
 
 namespace {
+
+std::string number_text(double v) {  // the fewest digits that read back as v
+  char text[32];
+  for (int d = 1; d <= 17; ++d) {
+    std::snprintf(text, sizeof text, "%.*g", d, v);
+    if (std::strtod(text, nullptr) == v) break;
+  }
+  return text;
+}
 
 double option(const LayerConfig& config, const char* name, double fallback) {
   auto it = config.options.find(name);
@@ -309,7 +323,13 @@ std::unique_ptr<Layer<T>> make_layer(const LayerConfig& config, long input_dim) 
     return std::make_unique<BatchNormalization<T>>(input_dim, option(config, "momentum", 0.99),
                                                    option(config, "epsilon", 1e-3), option(config, "center", 1) != 0,
                                                    option(config, "scale", 1) != 0);
-  if (type == "maxout") return std::make_unique<Maxout<T>>(input_dim, config.units, (long)option(config, "pieces", 2));
+  if (type == "maxout") {
+    const double pieces = option(config, "pieces", 2);
+    if (!(pieces >= 1 && pieces <= double(kMaxWidth) && pieces == std::floor(pieces)))
+      throw std::invalid_argument("pieces must be an integer in [1, " + std::to_string(kMaxWidth) + "], got " +
+                                  number_text(pieces) + ".");
+    return std::make_unique<Maxout<T>>(input_dim, config.units, long(pieces));
+  }
   throw std::invalid_argument("Unknown layer type '" + type +
                               "'. Valid types: dense, activation, dropout, batch_normalization, maxout.");
 }

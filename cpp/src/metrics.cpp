@@ -8,6 +8,8 @@
 // metric variables do, and computes the area from them at the end.
 #include "densenn/metrics.hpp"
 
+#include "densenn/buffer.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -76,6 +78,8 @@ bool is_mean_metric(Metric m) {
       return true;
   }
 }
+
+constexpr long kAucCounts = 4;  // AUC's state per threshold and label: tp, fp, tn, fn
 
 long auc_num_thresholds(const MetricSpec& s) {
   return s.thresholds.empty() ? s.num_thresholds : long(s.thresholds.size()) + 2;
@@ -454,10 +458,19 @@ void bind_metric(MetricSpec& spec, long outputs, long target_cols) {
   }
   spec.outputs = outputs;
   spec.target_cols = target_cols;
+  if (spec.kind == Metric::auc) {
+    // Refused at compile time, before a pass allocates it: its state and, per batch, the bucket sums (two per
+    // state column) and the thresholds. In double: a huge num_thresholds must not overflow before the check.
+    const double n = double(auc_num_thresholds(spec)), labels = double(auc_labels(spec));
+    check_allocation(8.0 * ((kAucCounts + 2) * n * labels + n),
+                     "'auc' with num_thresholds=" + std::to_string(auc_num_thresholds(spec)) +
+                         (spec.multi_label ? " and " + std::to_string(auc_labels(spec)) + " labels" : std::string()) +
+                         " (its confusion counts, and per batch its bucket sums)");
+  }
 }
 
 long metric_state_size(const MetricSpec& spec) {
-  if (spec.kind == Metric::auc) return 4 * auc_num_thresholds(spec) * auc_labels(spec);
+  if (spec.kind == Metric::auc) return kAucCounts * auc_num_thresholds(spec) * auc_labels(spec);
   return 2;  // mean metrics: sum(w * value), sum(w); precision: tp, fp; recall: tp, fn
 }
 

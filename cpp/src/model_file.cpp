@@ -1,9 +1,12 @@
 #include "densenn/model_file.hpp"
 
+#include "densenn/interrupt.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cerrno>
@@ -23,6 +26,8 @@ const unsigned char kMagic[8] = {0x89, 'D', 'N', 'N', '\r', '\n', 0x1a, '\n'};
 constexpr std::uint32_t kEndMagic = 0x454e4e44;  // "DNNE" little-endian
 constexpr std::size_t kHeaderSize = 64, kTrailerSize = 8, kAlign = 64;
 constexpr std::uint32_t kFlagTraining = 1;
+// Reads, writes and checksums go in blocks of this size, with an interruption point (Ctrl-C) between them.
+constexpr std::size_t kIoChunk = std::size_t(64) << 20;
 
 bool little_endian_host() {
   const std::uint32_t one = 1;
@@ -273,7 +278,11 @@ std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc) {
   const auto& t = crc_tables().t;
   const auto* p = static_cast<const unsigned char*>(data);
   crc = ~crc;
-  while (size >= 8) {
+  for (std::size_t since_check = 0; size >= 8; since_check += 8) {
+    if (since_check >= kIoChunk) {  // a large file's sum takes seconds: Ctrl-C is looked for in between
+      interruption_point();
+      since_check = 0;
+    }
     std::uint32_t lo, hi;
     std::memcpy(&lo, p, 4);
     std::memcpy(&hi, p + 4, 4);
@@ -303,7 +312,8 @@ std::string errno_text() { return std::strerror(errno); }
 void write_all(int fd, const void* data, std::size_t n, const std::string& path) {
   const auto* p = static_cast<const unsigned char*>(data);
   while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
+    interruption_point();  // (a failed save removes its temporary file)
+    const ssize_t w = ::write(fd, p, std::min(n, kIoChunk));
     if (w < 0) {
       if (errno == EINTR) continue;
       throw ModelFileError("cannot write '" + path + "': " + errno_text() + ".");
@@ -352,6 +362,11 @@ SaveTarget save_target(const std::string& path) {
 
 void write_model_file(const std::string& path, const ModelFile& file, const WriteFaults& faults) {
   if (path.empty()) throw ModelFileError("the file name is empty.");
+  try {  // the reader's rule: a file is written only when check_architecture accepts it on loading
+    if (!faults.unchecked) check_architecture(file);
+  } catch (const ModelFileError& e) {
+    throw ModelFileError("cannot save '" + path + "': " + e.what() + " Loading would refuse the file.");
+  }
   const SaveTarget target = save_target(path);
   static std::atomic<unsigned> counter{0};
   std::random_device rd;
@@ -447,7 +462,8 @@ ModelFile read_model_file(const std::string& path) {
     std::memcpy(bytes.data(), head, kHeaderSize);
     std::size_t pos = kHeaderSize;
     while (pos < bytes.size()) {
-      const ssize_t r = ::read(fd, bytes.data() + pos, bytes.size() - pos);
+      interruption_point();
+      const ssize_t r = ::read(fd, bytes.data() + pos, std::min(bytes.size() - pos, kIoChunk));
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) throw ModelFileError("cannot read '" + path + "': " + errno_text() + ".");
       if (r == 0) throw ModelFileError("'" + path + "' shrank while being read.");

@@ -21,19 +21,46 @@ std::uint64_t stream_seed(std::uint64_t seed, std::uint64_t stream) {
   return seed * 0x9e3779b97f4a7c15ULL + stream * 0xd1b54a32d192ed03ULL;
 }
 
+// The values a forward pass of `rows` rows keeps: each layer's output and scratch (reserve_forward's buffers).
+template <class T>
+double forward_values(const std::vector<std::unique_ptr<Layer<T>>>& layers, long rows) {
+  double values = 0;
+  for (const auto& layer : layers) values += double(rows) * double(layer->output_dim()) + double(layer->scratch_size(rows));
+  return values;
+}
+
 }  // namespace
 
 template <class T>
 Sequential<T>::Sequential(long input_dim, const std::vector<LayerConfig>& configs, std::uint64_t seed)
     : backend_(&cpu_backend<T>()), input_dim_(input_dim), configs_(configs), shuffle_rng_(stream_seed(seed, 2)),
       noise_rng_(stream_seed(seed, 3)) {
-  if (input_dim <= 0)
-    throw std::invalid_argument("input dimension must be positive, got " + std::to_string(input_dim) + ".");
+  if (input_dim <= 0 || input_dim > kMaxWidth)
+    throw std::invalid_argument("input width (features per sample) must be in [1, " + std::to_string(kMaxWidth) +
+                                "], got " + std::to_string(input_dim) + ".");
   long width = input_dim;
   std::vector<std::size_t> state_offsets;
   std::size_t params = 0, state = 0;
-  for (const LayerConfig& config : configs) {
-    layers_.push_back(make_layer<T>(config, width));
+  double weights = 0;  // every size is checked before it is multiplied in 64 bits or allocated
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    try {
+      layers_.push_back(make_layer<T>(configs[i], width));
+      const Layer<T>& layer = *layers_.back();
+      if (layer.output_dim() > kMaxWidth)
+        throw std::invalid_argument(std::to_string(layer.output_dim()) + " outputs is more than densenn's limit of " +
+                                    std::to_string(kMaxWidth) + " (2**31 - 1).");
+      for (const auto& shapes : {layer.weight_shapes(), layer.state_shapes()})
+        for (const Shape& shape : shapes) {
+          double n = 1;
+          for (long d : shape) n *= double(d);
+          weights += n;
+        }
+      if (weights > kMaxWeights)
+        throw std::invalid_argument(std::to_string(width) + " inputs and " + std::to_string(layer.output_dim()) +
+                                    " outputs make the model larger than densenn's limit of 2**40 weights.");
+    } catch (const std::invalid_argument& e) {
+      throw LayerError(i, configs[i].type, e.what());
+    }
     const Layer<T>& layer = *layers_.back();
     width = layer.output_dim();
     splits_by_rows_ = splits_by_rows_ && layer.splits_by_rows();
@@ -46,13 +73,30 @@ Sequential<T>::Sequential(long input_dim, const std::vector<LayerConfig>& config
     }
     state += std::size_t(layer.state_count());
   }
-  params_.assign(params, T(0));
-  grads_.assign(params, T(0));
-  state_.assign(state, T(0));
+  // Its weights, their gradients and its statistics: the least the model allocates.
+  const std::string what = "A model of " + std::to_string(params + state) + " weights";
+  const double bytes = double(2 * params + state) * double(sizeof(T));
+  check_allocation(bytes, what);
+  try {  // zeros in blocks, with interruption points: gigabytes take seconds to fault in
+    const std::pair<Buffer<T>*, std::size_t> sizes[] = {{&params_, params}, {&grads_, params}, {&state_, state}};
+    for (auto [buffer, size] : sizes) {
+      buffer->reserve(size);
+      while (buffer->size() < size) {
+        interruption_point();
+        buffer->resize(std::min(size, buffer->size() + (std::size_t(1) << 24)));
+      }
+    }
+  } catch (const std::bad_alloc&) {  // (memory that was available a moment ago, or overcommit refused)
+    throw OutOfMemory(what + " needs " + std::to_string(std::uint64_t(bytes)) + " bytes; allocating them failed.");
+  }
   Rng init_rng(stream_seed(seed, 1));
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     layers_[i]->bind(params_.data() + param_offsets_[i], state_.data() + state_offsets[i]);
-    layers_[i]->initialize(init_rng);
+    try {
+      layers_[i]->initialize(init_rng);
+    } catch (const std::invalid_argument& e) {
+      throw LayerError(i, configs[i].type, e.what());
+    }
   }
 }
 
@@ -101,6 +145,9 @@ void Sequential<T>::reserve(Workspace<T>& ws, long rows) const {
   if (rows <= ws.rows) return;
   long widest = input_dim_;
   for (const auto& layer : layers_) widest = std::max(widest, layer->output_dim());
+  check_allocation(double(sizeof(T)) * (double(rows) * double(input_dim_ + std::max(output_dim(), 1L) + 1 +
+                                                              2 * widest) + forward_values(layers_, rows)),
+                   "A training batch of " + std::to_string(rows) + " rows (its activations and gradients)");
   ws.input.resize(std::size_t(rows * input_dim_));
   ws.target.resize(std::size_t(rows * std::max(output_dim(), 1L)));
   ws.weight.resize(std::size_t(rows));
@@ -112,6 +159,8 @@ void Sequential<T>::reserve(Workspace<T>& ws, long rows) const {
 template <class T>
 void Sequential<T>::reserve_forward(Workspace<T>& ws, long rows) const {
   if (rows <= ws.rows) return;
+  check_allocation(double(sizeof(T)) * forward_values(layers_, rows),
+                   "A forward pass of " + std::to_string(rows) + " rows (its activations)");
   ws.outputs.resize(layers_.size());
   ws.scratch.resize(layers_.size());
   for (std::size_t i = 0; i < layers_.size(); ++i) {

@@ -6,34 +6,24 @@ import math
 import numpy as np
 
 from . import config, data_adapter, distribution, saving, utils
-from ._core import module_for
+from ._core import core, module_for
 from ._summary import default_line_length, format_count, format_shape, format_summary
 from .layers import InputLayer, KerasTensor, Layer, deserialize, sample_shape, serialize, unique_name
-from .saving import policy
 from .trainer import Trainer
 
-# The most features per sample and weights a model may have: beyond any machine's memory, and far below where
-# the C++ core's 64-bit size arithmetic could overflow.
-_MAX_SIZE = 2**40
 
-
-def _check_model_size(input_shape, layers, specs, itemsize):
-    """Refuses, before the C++ core allocates anything, a model too large to exist or to fit in memory."""
+def _check_widths(input_shape, layers, specs, max_width):
+    """Refuses widths the C++ core's integers cannot take (a Python int may have any size). Every other limit
+    (the model's size against densenn's limit and the memory there is, Maxout's pieces, initial values) is the
+    core's, checked in its constructor before it allocates; this front only names the layer it reports."""
     width = math.prod(input_shape)
-    if width > _MAX_SIZE:
+    if width > max_width:
         raise ValueError(f"input shape {(None, *input_shape)}: {width} features per sample is more than densenn's "
-                         f"limit of 2**40")
-    total = 0
+                         f"limit of {max_width} (2**31 - 1)")
     for layer, spec in zip(layers, specs):
-        out = spec.get("units") or width
-        columns = spec.get("units", 0) * int(spec.get("options", {}).get("pieces", 1))  # Dense, Maxout
-        total += (width + 1) * columns + 4 * width  # an upper bound on the layer's weights and statistics
-        if total > _MAX_SIZE:
-            raise ValueError(f"{type(layer).__name__} {layer.name!r}: {width} inputs and {out} outputs make the "
-                             f"model larger than densenn's limit of 2**40 weights")
-        width = out
-    # its weights and their gradients, the least the core allocates for it
-    policy.check_allocation(2 * itemsize * total, f"A model of {total} weights")
+        if spec.get("units", 0) > max_width:
+            raise ValueError(f"{type(layer).__name__} {layer.name!r}: {spec['units']} units is more than densenn's "
+                             f"limit of {max_width} (2**31 - 1)")
 
 
 def core_specs(input_shape, layers):
@@ -56,8 +46,14 @@ def new_core(input_shape, layers, seed, like=None):
     else:
         module = module_for(max((spec.get("units", 0) for spec in specs), default=0))
         model_class = module.SequentialF64 if config.floatx() == "float64" else module.SequentialF32
-    _check_model_size(input_shape, layers, specs, 8 if model_class.__name__.endswith("F64") else 4)
-    return model_class(int(np.prod(input_shape)), specs, seed)
+    _check_widths(input_shape, layers, specs, core.max_width)
+    try:
+        return model_class(math.prod(input_shape), specs, seed)
+    except ValueError as e:
+        if getattr(e, "layer_index", None) is None:
+            raise
+        layer = layers[e.layer_index]
+        raise ValueError(f"{type(layer).__name__} {layer.name!r}: {e}") from None
 
 
 def weight_slices(core):

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
+#include <string>
 #include <vector>
 
 namespace densenn {
@@ -35,5 +37,27 @@ struct AlignedAllocator {
 
 template <class T>
 using Buffer = std::vector<T, AlignedAllocator<T>>;
+
+// Sizes computed from a configuration (a layer's units, a metric's thresholds, a batch's rows) are checked
+// against the memory the process can get before anything of that size is allocated, so that a huge argument
+// is a clear error rather than std::bad_alloc (or the kernel's OOM killer) part-way through.
+
+// Bytes this process can still allocate: the machine's available memory (Linux's MemAvailable, else the free
+// physical pages), lowered to the address space left under an RLIMIT_AS cap; UINT64_MAX when nothing says.
+std::uint64_t available_memory();
+
+// A std::bad_alloc (MemoryError in Python) that says what needed how much, and how much there was.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// Throws OutOfMemory("<what> needs <bytes>, more than the <available> of memory available.") when `bytes`
+// exceeds available_memory(). A double: a size computed from a configuration may exceed 2^64.
+void check_allocation(double bytes, const std::string& what);
 
 }  // namespace densenn

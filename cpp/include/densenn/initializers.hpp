@@ -31,7 +31,13 @@ void validate(const InitializerSpec& spec);
 // Fills data (a tensor of `shape`, row-major; fans as Keras computes them:
 // a kernel (in, out) has fan_in = in and fan_out = out, a vector (n,) n and n)
 // from `rng`, or from a generator of its own when the spec has a seed.
+// Values that are not finite in T (Constant(1e300) in float32) are refused, as set_weights refuses them:
+// std::invalid_argument naming `argument` (e.g. "kernel_initializer") and the initializer.
 template <class T>
-void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& shape, Rng& rng);
+void initialize(const InitializerSpec& spec, T* data, const std::vector<long>& shape, Rng& rng,
+                const char* argument);
+
+// The initializer as Keras writes it, e.g. "Constant(value=1e+300)".
+std::string describe(const InitializerSpec& spec);
 
 }  // namespace densenn

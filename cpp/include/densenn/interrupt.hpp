@@ -33,6 +33,7 @@ class InterruptCheck {
 
  private:
   friend void interruption_point();
+  friend bool interruption_check_installed();
   static InterruptCheck*& current() {
     thread_local InterruptCheck* installed = nullptr;
     return installed;
@@ -44,6 +45,9 @@ class InterruptCheck {
   Clock::time_point next_;
   InterruptCheck* previous_;
 };
+
+// Whether the calling thread has a check installed (a wait may then run in slices, asking it between them).
+inline bool interruption_check_installed() { return InterruptCheck::current() != nullptr; }
 
 // Throws Interrupted when the calling thread's check (if any, and if its interval has passed) says stop.
 inline void interruption_point() {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,22 @@ struct LayerConfig {
 };
 
 using Shape = std::vector<long>;
+
+// The widest a model's input or a layer's output (a Maxout's units * pieces too) may be: the C API's int sizes.
+constexpr long kMaxWidth = (1L << 31) - 1;
+// The most weights and statistics a model may have: beyond any machine's memory, far below where 64-bit size
+// arithmetic could overflow.
+constexpr double kMaxWeights = double(1ULL << 40);
+
+// A layer that cannot be built as configured: `index` is its place in the model (0-based), so the caller can
+// name it; what() says "layer <index> (<type>): <detail>".
+struct LayerError : std::invalid_argument {
+  LayerError(std::size_t index, const std::string& type, const std::string& detail)
+      : std::invalid_argument("layer " + std::to_string(index) + " (" + type + "): " + detail), index(index),
+        detail(detail) {}
+  std::size_t index;
+  std::string detail;
+};
 
 long shape_size(const Shape& shape);
 

@@ -69,7 +69,7 @@ struct ModelFileLimits {
   static constexpr std::uint32_t max_entries = 256;  // options / choices per layer
   static constexpr std::uint32_t max_tensors = 64;
   static constexpr std::uint32_t max_rng_words = 4 * 100002;
-  static constexpr long max_width = (1L << 31) - 1;  // input width, units: the C API's int sizes
+  static constexpr long max_width = kMaxWidth;  // input width, units: the C API's int sizes
 };
 
 // For tests of atomic saving: simulate an I/O error (throw) or a crash
@@ -77,9 +77,10 @@ struct ModelFileLimits {
 struct WriteFaults {
   std::uint64_t fail_after_bytes = UINT64_MAX;
   bool crash = false;
+  bool unchecked = false;  // write a file that loading refuses (tests' crafted files); else refused up front
 };
 
-// Writes atomically: a temporary file next to `path`, fsync, rename over
+// Refuses (ModelFileError) a file that check_architecture would refuse on loading. Writes atomically: a temporary file next to `path`, fsync, rename over
 // `path` (and fsync of the directory). A failure leaves the old file intact
 // and no temporary file behind (a crash may leave one, named
 // `<path>.tmp-*`, but never a partial `path`). Throws ModelFileError.

@@ -344,8 +344,12 @@ def _read_arrays(datasets, shapes, what, source):
     for (path, dataset), shape in zip(datasets, shapes):
         if not isinstance(dataset, h5py.Dataset):
             raise ValueError(f"{source}: {path} is not an HDF5 dataset")
-        if dataset.dtype.kind not in "fiu":
-            raise ValueError(f"{source}: {path} has dtype {dataset.dtype}, expected numbers")
+        try:
+            dtype = dataset.dtype
+        except ValueError as e:  # a damaged type header (h5py: "Insufficient precision ... to represent")
+            raise ValueError(f"{source}: cannot read the type of {path} ({e})") from None
+        if dtype.kind not in "fiu":
+            raise ValueError(f"{source}: {path} has dtype {dtype}, expected numbers")
         if tuple(dataset.shape) != tuple(shape):
             raise ValueError(f"{source}: {path} has shape {tuple(dataset.shape)}, {what} expects shape "
                              f"{tuple(shape)}.")

@@ -259,6 +259,8 @@ def _compile_from(model, entry, source):
                       weighted_metrics=[_metric(m, source) for m in entry.get("weighted_metrics", [])])
     except (KeyError, TypeError, AttributeError, ValueError) as e:  # what compile() says of a bad argument
         raise ModelFileError(f"{source}: its compile configuration is not valid ({e}).") from None
+    except MemoryError as e:  # e.g. a metric whose buffers need more memory than there is
+        raise MemoryError(f"{source}: its compile configuration cannot be used here: {e}") from None
 
 
 def _check_same_layers(model, data, source):

@@ -17,6 +17,8 @@ import json
 import os
 import stat
 
+from .._core import core
+
 # A model description (Keras' config.json, the JSON inside a .dnn file) larger than this is not one.
 MAX_JSON_BYTES = 64 << 20
 # JSON nesting deeper than this is refused before Python's parser recurses into it (a Keras config nests < 20).
@@ -154,23 +156,13 @@ def check_hdf5_self_contained(h5file, source):
 
 
 def available_memory():
-    """Bytes of memory the machine can still give (MemAvailable), or None where it does not say."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
+    """Bytes of memory this process can still get (the machine's available memory, within an RLIMIT_AS cap), or
+    None where nothing says: the C++ core's measure, the one its own allocations are checked against."""
+    available = core.available_memory()
+    return None if available == 2**64 - 1 else available
 
 
 def check_allocation(nbytes, what):
-    """A MemoryError that says what and how much, before allocating more than the machine has."""
-    available = available_memory()
-    if available is not None and nbytes > available:
-        raise MemoryError(f"{what} needs {nbytes / 2**30:.3g} GiB, more than the {available / 2**30:.3g} GiB of "
-                          "memory available.")
+    """A MemoryError that says what and how much, before allocating more than the process can get (the core's
+    check, so that Python and C++ refuse the same sizes with the same words)."""
+    core.check_allocation(float(nbytes), what)
