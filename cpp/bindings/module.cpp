@@ -507,7 +507,7 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           "set_communicator",
           [](Model& model, std::shared_ptr<Communicator> communicator) {
             py::gil_scoped_release release;
-            const auto lock = model.lock_exclusive();
+            const auto lock = wait_for_lock([&] { return model.lock_exclusive(); });
             model.set_communicator(std::move(communicator));  // invalid_argument -> ValueError
           },
           py::arg("communicator").none(true),
@@ -515,14 +515,14 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
       .def_property_readonly("communicator",
                              [](const Model& model) {
                                py::gil_scoped_release release;
-                               const auto lock = model.lock_shared();
+                               const auto lock = wait_for_lock([&] { return model.lock_shared(); });
                                return model.communicator();
                              })
       .def(
           "set_training_blocks",
           [](Model& model, int blocks) {
             py::gil_scoped_release release;
-            const auto lock = model.lock_exclusive();
+            const auto lock = wait_for_lock([&] { return model.lock_exclusive(); });
             model.set_training_blocks(blocks);
           },
           py::arg("blocks"),
