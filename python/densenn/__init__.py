@@ -8,8 +8,8 @@
 """
 from importlib.metadata import version as _version
 
-from . import (backend, callbacks, config, datasets, initializers, layers, losses, metrics, models, optimizers,
-               regularizers, utils)
+from . import (backend, callbacks, config, datasets, distribution, initializers, layers, losses, metrics, models,
+               optimizers, regularizers, utils)
 from ._core import core as _core
 from .layers import Input
 from .models import Model
@@ -17,8 +17,8 @@ from .sequential import Sequential
 
 __version__ = _version("densenn")  # pyproject.toml's, as installed
 __all__ = ["Sequential", "Model", "Input", "layers", "models", "backend", "losses", "optimizers", "metrics",
-           "callbacks", "initializers", "regularizers", "utils", "config", "datasets", "build_info", "get_include",
-           "get_library", "get_cmake_dir"]
+           "callbacks", "initializers", "regularizers", "utils", "config", "datasets", "distribution", "build_info",
+           "get_include", "get_library", "get_cmake_dir"]
 
 
 def __getattr__(name):
