@@ -206,7 +206,8 @@ def begin_fit(model, rows, batch_size, epochs, initial_epoch, shuffle, verbose, 
     core = model._core
     parallel = _parallel()
     if parallel is None:
-        if getattr(model, "_core_with_communicator", None) is core:  # (one attached by other code stays)
+        # (a communicator attached by other code stays; an unbuilt model has none)
+        if core is not None and getattr(model, "_core_with_communicator", None) is core:
             core.set_communicator(None)
             model._core_with_communicator = None
         return verbose, callbacks
