@@ -243,7 +243,7 @@ def test_initial_epoch_and_a_second_fit_continue_the_epoch_steps(tmp_path):
     (dict(update_freq=True), r"update_freq must be .* got True"),
     (dict(histogram_freq=-1), r"histogram_freq must be an integer >= 0.* got -1"),
     (dict(histogram_freq=0.5), r"histogram_freq must be an integer >= 0.* got 0.5"),
-    (dict(write_graph="yes"), r"write_graph must be True or False, got 'yes'"),
+    (dict(write_graph="yes"), r"write_graph: expected True or False, got 'yes'"),
     (dict(log_dir=3), r"log_dir must be a path .* got 3"),
 ])
 def test_bad_arguments(arguments, message):

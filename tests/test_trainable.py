@@ -160,7 +160,7 @@ def test_trainable_argument_and_config():
     layer = layers.Dense(3, trainable=False)
     assert layer.trainable is False and layer.get_config()["trainable"] is False
     assert layers.Dense.from_config(layer.get_config()).trainable is False
-    with pytest.raises(ValueError, match="trainable must be True or False, got 'no'"):
+    with pytest.raises(ValueError, match="Dense 'dense.*': trainable: expected True or False, got 'no'"):
         layers.Dense(3, trainable="no")
     model = Sequential([Input(shape=(6,)), layer, layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")

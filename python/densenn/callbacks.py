@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from . import data_adapter
 from ._progbar import Progbar
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
@@ -657,12 +658,9 @@ class TensorBoard(Callback):
             raise ValueError(f"TensorBoard: histogram_freq must be an integer >= 0 (0: no histograms), "
                              f"got {histogram_freq!r}")
         self.histogram_freq = int(histogram_freq)
-        for argument, value in (("write_graph", write_graph), ("write_images", write_images),
-                                ("write_steps_per_second", write_steps_per_second)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise ValueError(f"TensorBoard: {argument} must be True or False, got {value!r}")
-        self.write_graph, self.write_images = bool(write_graph), bool(write_images)
-        self.write_steps_per_second = bool(write_steps_per_second)
+        self.write_graph = data_adapter.flag(write_graph, "TensorBoard: write_graph")
+        self.write_images = data_adapter.flag(write_images, "TensorBoard: write_images")
+        self.write_steps_per_second = data_adapter.flag(write_steps_per_second, "TensorBoard: write_steps_per_second")
         if write_images:
             try:
                 import PIL  # noqa: F401  (tensorboardX encodes the pictures as PNG with Pillow)

@@ -26,6 +26,13 @@ def positive_int(value, argument, allow_zero=False):
     return int(value)
 
 
+def flag(value, argument):
+    """value as a bool when it is True or False (also NumPy's), else ValueError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{argument}: expected True or False, got {value!r}")
+    return bool(value)
+
+
 def number(value, argument, low=0.0, high=None, low_open=False, high_open=False):
     """value as a float when it is a finite number in the range (high None: unbounded), else ValueError: the
     one check of a layer's or optimizer's numeric argument (the C++ core takes the values it is sent)."""

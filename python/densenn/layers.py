@@ -9,7 +9,7 @@ import numpy as np
 from . import config, initializers, regularizers
 from ._core import core
 from ._naming import to_snake_case
-from .data_adapter import number, positive_count
+from .data_adapter import flag, number, positive_count
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "LeakyReLU", "ELU", "ReLU", "Softmax", "Flatten",
            "Dropout", "BatchNormalization", "Maxout", "KerasTensor", "Variable"]
@@ -156,9 +156,7 @@ class Layer:
 
     @trainable.setter
     def trainable(self, value):
-        if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{type(self).__name__}: trainable must be True or False, got {value!r}")
-        self._trainable = bool(value)
+        self._trainable = flag(value, f"{type(self).__name__} {self.name!r}: trainable")
 
     def _core_config(self, input_shape):
         """The C++ core's description of this layer for inputs of this per-sample shape."""
@@ -343,9 +341,7 @@ class Dense(Layer):
         super().__init__(name=name, **kwargs)
         self.units = positive_count(units, "units", "Dense")
         self.activation = check_activation(activation, "Dense")
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise ValueError(f"Dense: use_bias must be True or False, got {use_bias!r}")
-        self.use_bias = bool(use_bias)
+        self.use_bias = flag(use_bias, "Dense: use_bias")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)

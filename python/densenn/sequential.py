@@ -394,11 +394,9 @@ class Sequential(Trainer):
 
     @trainable.setter
     def trainable(self, value):
-        if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{type(self).__name__}: trainable must be True or False, got {value!r}")
-        self._trainable = bool(value)
+        self._trainable = data_adapter.flag(value, f"{type(self).__name__} {self.name!r}: trainable")
         for layer in self._layers:
-            layer.trainable = bool(value)
+            layer.trainable = self._trainable
 
     @property
     def trainable_weights(self):

@@ -189,8 +189,7 @@ class Trainer:
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
                 or not 0 <= validation_split < 1:
             raise ValueError(f"validation_split: expected a number in [0, 1), got {validation_split!r}")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise ValueError(f"shuffle: expected True or False, got {shuffle!r}")
+        data_adapter.flag(shuffle, "shuffle")
         validates = data_adapter.validation_schedule(validation_freq)
         callbacks = self._callback_list(callbacks)
         if data_adapter.is_stream(x):

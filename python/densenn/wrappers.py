@@ -38,7 +38,7 @@ except ImportError as e:  # validate_data and the tags API came with scikit-lear
     raise ImportError(f"densenn.wrappers needs scikit-learn 1.6 or later (pip install 'scikit-learn>=1.6'): {e}") \
         from None
 
-from . import utils
+from . import data_adapter, utils
 from .saving import native
 from .sequential import Sequential
 
@@ -118,8 +118,7 @@ class SKLBase(BaseEstimator):
         sample_weight: non-negative, one per row; scaled to mean 1 over the rows given, so that only their
         ratios matter (their scale does not change the step size). A row of weight 0 then counts as a row that
         is not there, exactly so when one batch holds all the rows (it still takes its place in a batch)."""
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ValueError(f"warm_start: expected True or False, got {self.warm_start!r}")
+        data_adapter.flag(self.warm_start, "warm_start")
         model_kwargs = _check_dict(self.model_kwargs, "model_kwargs")
         fit_kwargs = {**_check_dict(self.fit_kwargs, "fit_kwargs"), **kwargs}
         for name in ("x", "y", "sample_weight"):
