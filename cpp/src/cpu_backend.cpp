@@ -92,10 +92,11 @@ void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
 // a single-threaded Eigen GEMM, which the threads share. The blocks depend only on the product's shape, never
 // on the thread count: a value's summation order depends on where it falls in its block (Eigen treats the
 // rows and columns left over from its register blocks apart), so one thread running all the blocks gives the
-// same numbers as many. Blocks of ~kBlockWork multiply-adds and at least kMinBlock wide keep the cost of
-// packing the other operand once per block small (~1%), and give 2 threads 8 or more blocks to share.
-constexpr double kBlockWork = double(1 << 25);
-constexpr long kMinBlock = 128;
+// same numbers as many. Blocks of ~kBlockWork multiply-adds (four or more per product, so that threads share
+// them evenly also when one is slowed by another process) and at least kMinBlock wide (packing the other
+// operand once per block then costs ~1%).
+constexpr double kBlockWork = kParallelWork / 4;
+constexpr long kMinBlock = 256;
 
 template <class A, class B, class C>
 void threaded_product(const A& a, const B& b, C&& c, bool accumulate) {
@@ -178,8 +179,10 @@ void narrow_panel(const T* x, const T* b, long ldb, T* c, long k, bool accumulat
       odd[p] = ei::pmadd(x1, ei::ploadu<Packet>(b1 + p * P), odd[p]);
     }
   }
-  if (kk < k)
-    for (int p = 0; p < N; ++p) even[p] = ei::pmadd(ei::pset1<Packet>(x[kk]), ei::ploadu<Packet>(b + kk * ldb + p * P), even[p]);
+  if (kk < k) {
+    const Packet x0 = ei::pset1<Packet>(x[kk]);
+    for (int p = 0; p < N; ++p) even[p] = ei::pmadd(x0, ei::ploadu<Packet>(b + kk * ldb + p * P), even[p]);
+  }
   for (int p = 0; p < N; ++p) {
     const Packet sum = ei::padd(even[p], odd[p]);
     ei::pstoreu(c + p * P, accumulate ? ei::padd(ei::ploadu<Packet>(c + p * P), sum) : sum);
@@ -269,8 +272,9 @@ void few_rows_product(const T* a, const T* b, T* c, long m, long n, long k, bool
 #ifdef _OPENMP
   if (double(m) * double(n) * double(k) >= kFewRowsParallel && !omp_in_parallel()) threads = omp_get_max_threads();
 #endif
-  // Strips of whole packets: at most kStripValues partial sums, and one per thread at least.
-  const long strip = (std::min(std::max(1L, kStripValues / m), (n + threads - 1) / threads) + 15) / 16 * 16;
+  // Strips of whole packets: at most kStripValues partial sums, and four per thread when threads share them, so
+  // that a thread slowed by another process's work on its core hands strips over to the others.
+  const long strip = (std::min(std::max(1L, kStripValues / m), (n + 4 * threads - 1) / (4 * threads)) + 15) / 16 * 16;
   const long strips = (n + strip - 1) / strip;
   auto run = [&](long s) {
     const long j = s * strip;
@@ -280,7 +284,7 @@ void few_rows_product(const T* a, const T* b, T* c, long m, long n, long k, bool
     for (long s = 0; s < strips; ++s) run(s);
     return;
   }
-#pragma omp parallel for num_threads(int(std::min<long>(threads, strips))) schedule(static)
+#pragma omp parallel for num_threads(int(std::min<long>(threads, strips))) schedule(dynamic)
   for (long s = 0; s < strips; ++s) {
     FlushDenormals flush;
     run(s);
