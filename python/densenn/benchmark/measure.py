@@ -112,7 +112,7 @@ _JOBS = {"train": _job_train, "check": _job_check, "predict": _job_predict, "sca
 def child(runner, jobs):
     """The child process's work: runs the jobs and prints their results as one line of JSON."""
     threads = os.environ.get("OMP_NUM_THREADS")
-    if runner in ("torch", "keras") and threads:
+    if threads and (runner == "torch" or runner == "keras" and os.environ.get("KERAS_BACKEND") == "torch"):
         import torch
         torch.set_num_threads(int(threads))
     out = {"versions": RUNNER_CLASSES[runner].versions(), "results": []}
