@@ -32,6 +32,15 @@ def test_quick_suite_writes_the_table(quick):
         assert "From C (libdensenn's `dn_model_predict`" in table
         assert e["weights"] == 784 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
         assert 0 < e["floor_us"] and 0 < e["fastest_us"] and 0 < e["portable_us"]
+    nets = res["predict"]["densenn"]["nets"]  # the other networks' few-row predicts, in both runners
+    assert set(nets) == set(benchmark.PREDICT_NETS) == set(res["predict"]["numpy"]["nets"])
+    assert all(v["us"] > 0 for by_rows in nets.values() for v in by_rows.values())
+    assert "Few-row predicts of the other workloads' networks" in table and "| W4's 1024-2048-2048-10, 32 |" in table
+    for name, e in res.get("embedded_nets", {}).items():
+        if e:
+            assert e["weights"] == sum(a * b + b for a, b in zip(benchmark.WORKLOADS[name][1][:-1],
+                                                                   benchmark.WORKLOADS[name][1][1:]))
+            assert f"The same for {name}'s network" in table
     scaled = res["scaling"]["densenn"][0]
     assert scaled["rows"] == 500 and scaled["peak_mb"] > 0 and scaled["input_mb"] > 0
 
@@ -80,3 +89,11 @@ def test_rounds_keep_each_runners_best_measurement():
                                              "batch_rows_per_s": 30.0, "threads": 2})
     p = res["predict"]["numpy"]  # the lower latency and the higher throughput, each with its own thread count
     assert (p["predict_us"], p["latency_threads"], p["batch_rows_per_s"], p["threads"]) == (5.0, 1, 30.0, 2)
+    benchmark._merge(res, "densenn", predict, {"predict_us": 2.0, "latency_us": {"a": 2.0}, "best_call": "a",
+                                               "batch_rows_per_s": 10.0, "threads": 1,
+                                               "nets": {"W4": {"1": 900.0, "32": 4000.0}}})
+    benchmark._merge(res, "densenn", predict, {"predict_us": 2.0, "latency_us": {"a": 2.0}, "best_call": "a",
+                                               "batch_rows_per_s": 10.0, "threads": 2,
+                                               "nets": {"W4": {"1": 600.0, "32": 5000.0}}})
+    assert res["predict"]["densenn"]["nets"] == {"W4": {"1": {"us": 600.0, "threads": 2},
+                                                        "32": {"us": 4000.0, "threads": 1}}}

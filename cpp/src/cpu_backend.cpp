@@ -12,6 +12,9 @@
 #include "denormals.hpp"
 #include "threading.hpp"
 
+// Eigen's packets are vector types with alignment attributes, which GCC warns it drops as template arguments.
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
 namespace densenn {
 namespace {
 
@@ -85,30 +88,206 @@ void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
             c.outerStride(), Scalar(1), blocking);
 }
 
-// c (+)= a * b, split into one block of rows (or of columns, when c is wide)
-// per thread for large products; each block is a single-threaded Eigen GEMM.
+// Products of kParallelWork multiply-adds or more run as blocks of rows (or of columns, when c is wide), each
+// a single-threaded Eigen GEMM, which the threads share. The blocks depend only on the product's shape, never
+// on the thread count: a value's summation order depends on where it falls in its block (Eigen treats the
+// rows and columns left over from its register blocks apart), so one thread running all the blocks gives the
+// same numbers as many. Blocks of ~kBlockWork multiply-adds (four or more per product, so that threads share
+// them evenly also when one is slowed by another process) and at least kMinBlock wide (packing the other
+// operand once per block then costs ~1%).
+constexpr double kBlockWork = kParallelWork / 4;
+constexpr long kMinBlock = 256;
+
 template <class A, class B, class C>
 void threaded_product(const A& a, const B& b, C&& c, bool accumulate) {
   const long m = c.rows(), n = c.cols(), k = a.cols();
-  const int threads = threads_for(double(m) * double(n) * double(k));
-  if (threads <= 1) {
+  const double work = double(m) * double(n) * double(k);
+  const bool by_rows = m >= n;
+  const long extent = by_rows ? m : n;
+  // Multiples of 16 keep every block's start aligned to whole SIMD packets.
+  const long block = std::max(kMinBlock, (long(double(extent) * kBlockWork / std::max(work, 1.0)) + 15) / 16 * 16);
+  if (work < kParallelWork || block >= extent) {
     multiply_into(c, a, b, accumulate);
     return;
   }
-  const bool by_rows = m >= n;
-  const long extent = by_rows ? m : n;
-  // Blocks in multiples of 16 keep every block's start aligned to whole SIMD packets.
-  const long block = (extent / threads + 15) / 16 * 16;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int t = 0; t < threads; ++t) {
+  const long blocks = (extent + block - 1) / block;
+  const int threads = int(std::min<long>(threads_for(work), blocks));
+#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1)
+  for (long i = 0; i < blocks; ++i) {
     FlushDenormals flush;  // the team's threads too, as the caller's
-    const long start = std::min(extent, t * block);
-    const long size = t + 1 == threads ? extent - start : std::min(block, extent - start);
-    if (size <= 0) continue;
+    const long start = i * block, size = std::min(block, extent - start);
     if (by_rows)
       multiply_into(c.middleRows(start, size), a.middleRows(start, size), b, accumulate);
     else
       multiply_into(c.middleCols(start, size), a, b.middleCols(start, size), accumulate);
+  }
+}
+
+// c (m x n) (+)= a (m x k) * b (k x n), all row-major, for a few rows (m <= kFewRows): one-row and small-batch
+// predicts. Eigen would run a GEMV that walks b column block by column block (short strided reads), or pack
+// all of b for a GEMM of a few rows (reading it twice and writing a copy). Here b is streamed once, eight of
+// its rows at a time, into partial sums held in a strip of c that stays in L1; every value of c is one chain
+// of multiply-adds in k's order, so the numbers do not depend on the strips, nor on how many threads share
+// them.
+constexpr long kFewRows = 4;
+constexpr long kStripValues = 2048;  // partial sums per strip (8 KB in float32)
+
+// c[j] += x[0] * b0[j] + ... + x[g_n - 1] * b[(g_n - 1) * ldb + j], one multiply-add at a time in that order,
+// for j from `from` up to the last whole packet of type Packet below `to`; returns where it stopped.
+template <class Packet, class T>
+long few_rows_columns(const T* x, int g_n, const T* b, long ldb, T* c, long from, long to) {
+  namespace ei = Eigen::internal;
+  constexpr long P = ei::unpacket_traits<Packet>::size;
+  constexpr int G = 8;
+  long j = from;
+  if (g_n == G) {  // the common case, with the broadcasts hoisted
+    Packet xs[G];
+    for (int g = 0; g < G; ++g) xs[g] = ei::pset1<Packet>(x[g]);
+    for (; j + P <= to; j += P) {
+      Packet acc = ei::ploadu<Packet>(c + j);
+      for (int g = 0; g < G; ++g) acc = ei::pmadd(xs[g], ei::ploadu<Packet>(b + g * ldb + j), acc);
+      ei::pstoreu(c + j, acc);
+    }
+  } else {
+    for (; j + P <= to; j += P) {
+      Packet acc = ei::ploadu<Packet>(c + j);
+      for (int g = 0; g < g_n; ++g) acc = ei::pmadd(ei::pset1<Packet>(x[g]), ei::ploadu<Packet>(b + g * ldb + j), acc);
+      ei::pstoreu(c + j, acc);
+    }
+  }
+  return j;
+}
+
+// The same for a narrow c (n <= kNarrowPackets packets: 128 float32 units with AVX-512, 32 with AVX2), whose few
+// columns give too few independent chains to keep the FMA units busy: each value is summed in registers over
+// the whole depth as two chains, of the even and of the odd rows of b, added at the end. Which columns take
+// which packet size depends only on n, so this too is one fixed order per value.
+constexpr long kNarrowPackets = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS / 4;  // two accumulators each, and loads
+
+template <class Packet, int N, class T>
+void narrow_panel(const T* x, const T* b, long ldb, T* c, long k, bool accumulate) {
+  namespace ei = Eigen::internal;
+  constexpr long P = ei::unpacket_traits<Packet>::size;
+  Packet even[N], odd[N];
+  for (int p = 0; p < N; ++p) even[p] = odd[p] = ei::pset1<Packet>(T(0));
+  long kk = 0;
+  for (; kk + 2 <= k; kk += 2) {
+    const Packet x0 = ei::pset1<Packet>(x[kk]), x1 = ei::pset1<Packet>(x[kk + 1]);
+    const T *b0 = b + kk * ldb, *b1 = b0 + ldb;
+    for (int p = 0; p < N; ++p) {
+      even[p] = ei::pmadd(x0, ei::ploadu<Packet>(b0 + p * P), even[p]);
+      odd[p] = ei::pmadd(x1, ei::ploadu<Packet>(b1 + p * P), odd[p]);
+    }
+  }
+  if (kk < k) {
+    const Packet x0 = ei::pset1<Packet>(x[kk]);
+    for (int p = 0; p < N; ++p) even[p] = ei::pmadd(x0, ei::ploadu<Packet>(b + kk * ldb + p * P), even[p]);
+  }
+  for (int p = 0; p < N; ++p) {
+    const Packet sum = ei::padd(even[p], odd[p]);
+    ei::pstoreu(c + p * P, accumulate ? ei::padd(ei::ploadu<Packet>(c + p * P), sum) : sum);
+  }
+}
+
+template <class T>
+void narrow_row(const T* x, const T* b, long ldb, T* c, long k, long n, bool accumulate) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<T>::type;
+  using Half = typename ei::unpacket_traits<Packet>::half;
+  using Quarter = typename ei::unpacket_traits<Half>::half;
+  constexpr long P = ei::unpacket_traits<Packet>::size, PH = ei::unpacket_traits<Half>::size,
+                 PQ = ei::unpacket_traits<Quarter>::size;
+  long j = 0;
+  static_assert(kNarrowPackets <= 8, "narrow_row's cases");
+  switch (n / P) {
+    case 8: narrow_panel<Packet, 8>(x, b, ldb, c, k, accumulate); j = 8 * P; break;
+    case 7: narrow_panel<Packet, 7>(x, b, ldb, c, k, accumulate); j = 7 * P; break;
+    case 6: narrow_panel<Packet, 6>(x, b, ldb, c, k, accumulate); j = 6 * P; break;
+    case 5: narrow_panel<Packet, 5>(x, b, ldb, c, k, accumulate); j = 5 * P; break;
+    case 4: narrow_panel<Packet, 4>(x, b, ldb, c, k, accumulate); j = 4 * P; break;
+    case 3: narrow_panel<Packet, 3>(x, b, ldb, c, k, accumulate); j = 3 * P; break;
+    case 2: narrow_panel<Packet, 2>(x, b, ldb, c, k, accumulate); j = 2 * P; break;
+    case 1: narrow_panel<Packet, 1>(x, b, ldb, c, k, accumulate); j = P; break;
+    default: break;
+  }
+  if (PH < P && j + PH <= n) {
+    narrow_panel<Half, 1>(x, b + j, ldb, c + j, k, accumulate);
+    j += PH;
+  }
+  if (PQ < PH && j + PQ <= n) {
+    narrow_panel<Quarter, 1>(x, b + j, ldb, c + j, k, accumulate);
+    j += PQ;
+  }
+  for (; j < n; ++j) {
+    T even = 0, odd = 0;
+    long kk = 0;
+    for (; kk + 2 <= k; kk += 2) {
+      even = ei::pmadd(x[kk], b[kk * ldb + j], even);
+      odd = ei::pmadd(x[kk + 1], b[(kk + 1) * ldb + j], odd);
+    }
+    if (kk < k) even = ei::pmadd(x[kk], b[kk * ldb + j], even);
+    c[j] = accumulate ? c[j] + (even + odd) : even + odd;
+  }
+}
+
+template <class T>
+void few_rows_strip(const T* a, long lda, const T* b, long ldb, T* c, long ldc, long m, long k, long width,
+                    bool accumulate) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<T>::type;
+  using Half = typename ei::unpacket_traits<Packet>::half;  // narrow layers (10 outputs) in smaller packets
+  using Quarter = typename ei::unpacket_traits<Half>::half;
+  constexpr long G = 8;  // rows of b per sweep over the strip: chains of 8 multiply-adds between loads and stores
+  if (!accumulate)
+    for (long r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + width, T(0));
+  for (long kk = 0; kk < k; kk += G) {
+    const int g_n = int(std::min(G, k - kk));
+    const T* bk = b + kk * ldb;
+    for (long r = 0; r < m; ++r) {
+      const T* x = a + r * lda + kk;
+      T* cr = c + r * ldc;
+      long j = few_rows_columns<Packet>(x, g_n, bk, ldb, cr, 0, width);
+      j = few_rows_columns<Half>(x, g_n, bk, ldb, cr, j, width);
+      j = few_rows_columns<Quarter>(x, g_n, bk, ldb, cr, j, width);
+      for (; j < width; ++j) {
+        T acc = cr[j];
+        for (int g = 0; g < g_n; ++g) acc = ei::pmadd(x[g], bk[g * ldb + j], acc);
+        cr[j] = acc;
+      }
+    }
+  }
+}
+
+// Few-row products of over kFewRowsParallel multiply-adds (b of 4 MB in float32 and up: read from memory,
+// not cache) share their strips between threads: one core alone cannot use the memory's bandwidth.
+constexpr double kFewRowsParallel = double(1 << 20);
+
+template <class T>
+void few_rows_product(const T* a, const T* b, T* c, long m, long n, long k, bool accumulate) {
+  if (n <= kNarrowPackets * long(Eigen::internal::packet_traits<T>::size)) {
+    for (long r = 0; r < m; ++r) narrow_row(a + r * k, b, n, c + r * n, k, n, accumulate);
+    return;
+  }
+  int threads = 1;
+#ifdef _OPENMP
+  if (double(m) * double(n) * double(k) >= kFewRowsParallel && !omp_in_parallel()) threads = omp_get_max_threads();
+#endif
+  // Strips of whole packets: at most kStripValues partial sums, and four per thread when threads share them, so
+  // that a thread slowed by another process's work on its core hands strips over to the others.
+  const long strip = (std::min(std::max(1L, kStripValues / m), (n + 4 * threads - 1) / (4 * threads)) + 15) / 16 * 16;
+  const long strips = (n + strip - 1) / strip;
+  auto run = [&](long s) {
+    const long j = s * strip;
+    few_rows_strip(a, k, b + j, n, c + j, n, m, k, std::min(strip, n - j), accumulate);
+  };
+  if (threads <= 1 || strips <= 1) {
+    for (long s = 0; s < strips; ++s) run(s);
+    return;
+  }
+#pragma omp parallel for num_threads(int(std::min<long>(threads, strips))) schedule(dynamic)
+  for (long s = 0; s < strips; ++s) {
+    FlushDenormals flush;
+    run(s);
   }
 }
 
@@ -169,6 +348,10 @@ class CpuBackend final : public Backend<T> {
 
   void matmul(bool trans_a, bool trans_b, long m, long n, long k, const T* a, const T* b, T* c,
               bool accumulate) override {
+    if (!trans_a && !trans_b && m <= kFewRows && n > 1) {
+      few_rows_product(a, b, c, m, n, k, accumulate);
+      return;
+    }
     Eigen::Map<const Mat<T>> A(a, trans_a ? k : m, trans_a ? m : k);
     Eigen::Map<const Mat<T>> B(b, trans_b ? n : k, trans_b ? k : n);
     Eigen::Map<Mat<T>> C(c, m, n);

@@ -44,13 +44,13 @@ from .programs import measure_embedded, measure_peak
 from .report import markdown_report, summary, write_results
 from .runners import LABELS, RUNNERS, runner_available
 from .suite import _merge, run_suite
-from .workloads import DEMO, PREDICT_NET, SCALING_ROWS, TARGETS, TRAIN, WORKLOADS, initial_weights, keras_loss, \
-    workload_data
+from .workloads import DEMO, PREDICT_NET, PREDICT_NETS, SCALING_ROWS, TARGETS, TRAIN, WORKLOADS, initial_weights, \
+    keras_loss, workload_data
 
 __all__ = ["main", "run_suite", "write_results", "markdown_report", "summary", "spawn", "run_child", "best_numpy",
            "runner_available", "wait_until_quiet", "measure_peak", "measure_embedded", "workload_data",
-           "initial_weights", "keras_loss", "WORKLOADS", "TRAIN", "DEMO", "TARGETS", "PREDICT_NET", "SCALING_ROWS",
-           "RUNNERS", "LABELS"]
+           "initial_weights", "keras_loss", "WORKLOADS", "TRAIN", "DEMO", "TARGETS", "PREDICT_NET", "PREDICT_NETS",
+           "SCALING_ROWS", "RUNNERS", "LABELS"]
 
 
 def _csv(value, allowed, what):

@@ -75,7 +75,13 @@ def _job_predict(runner, job):
     latency = {label: _median_us(call, one, job["sample_s"], samples) for label, call in calls.items()}
     batch_us = _median_us(next(iter(calls.values())), x, job["sample_s"] * 3, samples)
     best = min(latency, key=latency.get)
-    return {"latency_us": latency, "predict_us": latency[best], "best_call": best,
+    nets = {}
+    for name, row_counts in job.get("nets", {}).items():  # other workloads' networks: few rows, best call
+        other = RUNNER_CLASSES[runner](name)
+        rows = synthetic(max(row_counts), WORKLOADS[name][1][0], WORKLOADS[name][1][-1], seed=3)[0]
+        nets[name] = {str(n): min(_median_us(call, rows[:n].copy(), job["sample_s"], samples)
+                                  for call in other.predict_calls().values()) for n in row_counts}
+    return {"latency_us": latency, "predict_us": latency[best], "best_call": best, "nets": nets,
             "batch_rows": len(x), "batch_rows_per_s": len(x) / (batch_us * 1e-6), "approx": r.approx}
 
 
@@ -106,7 +112,7 @@ _JOBS = {"train": _job_train, "check": _job_check, "predict": _job_predict, "sca
 def child(runner, jobs):
     """The child process's work: runs the jobs and prints their results as one line of JSON."""
     threads = os.environ.get("OMP_NUM_THREADS")
-    if runner in ("torch", "keras") and threads:
+    if threads and (runner == "torch" or runner == "keras" and os.environ.get("KERAS_BACKEND") == "torch"):
         import torch
         torch.set_num_threads(int(threads))
     out = {"versions": RUNNER_CLASSES[runner].versions(), "results": []}

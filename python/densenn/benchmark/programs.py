@@ -46,8 +46,8 @@ def measure_peak(quick=False, log=print):
     return peak
 
 
-def measure_embedded(quick=False, log=print):
-    """One-row predict latency through libdensenn's C ABI (PREDICT_NET's shape, random weights), with the
+def measure_embedded(quick=False, log=print, workload=PREDICT_NET):
+    """One-row predict latency through libdensenn's C ABI (the workload's network, random weights), with the
     fastest runtime this CPU runs and with the portable one, and the memory floor: the time to read as many
     floats as the model has weights from a cache-resident buffer ({} where the program cannot run here)."""
     from .. import Input, Sequential, layers
@@ -56,14 +56,15 @@ def measure_embedded(quick=False, log=print):
     exe = _program("embedded", "predict_latency", march, log)
     if exe is None:
         return {}
-    sizes, hidden, out_act = WORKLOADS[PREDICT_NET][1], WORKLOADS[PREDICT_NET][2], WORKLOADS[PREDICT_NET][3]
+    sizes, hidden, out_act = WORKLOADS[workload][1], WORKLOADS[workload][2], WORKLOADS[workload][3]
     model = Sequential([Input(shape=(sizes[0],))] + [layers.Dense(n, activation=a) for n, a in
                                                       zip(sizes[1:-1], hidden)] + [layers.Dense(sizes[-1], activation=out_act)])
     result = {"weights": model.count_params(), "floor_isa": march}
     with tempfile.TemporaryDirectory() as tmp:
         model.save(os.path.join(tmp, "m.dnn"))
         for label, isa in (("fastest", "auto"), ("portable", "baseline")):
-            run = subprocess.run([exe, os.path.join(tmp, "m.dnn"), str(2_000 if quick else 20_000),
+            calls = max(20, round((1e8 if quick else 1.1e9) / result["weights"]))  # ~1e9 weights read in all
+            run = subprocess.run([exe, os.path.join(tmp, "m.dnn"), str(calls),
                                   str(result["weights"])], env=dict(os.environ, DENSENN_ISA=isa, OMP_NUM_THREADS="1"),
                                  capture_output=True, text=True)
             if run.returncode != 0:

@@ -6,7 +6,7 @@ import time
 
 from .plots import plots
 from .runners import LABELS, RUNNERS
-from .workloads import TARGETS, TRAIN, WORKLOADS, flops_per_sample
+from .workloads import PREDICT_NETS, TARGETS, TRAIN, WORKLOADS, flops_per_sample
 
 
 def _fmt(v, unit=""):
@@ -87,14 +87,39 @@ def markdown_report(res, title="densenn benchmark"):
         lines += ["", "One-row latency by call (µs): " + "; ".join(
             f"{LABELS[r]}: " + ", ".join(f"`{c}` {_fmt(us)}" for c, us in x["latency_us"].items())
             for r, x in p.items()) + "."]
+    nets = {r: x["nets"] for r, x in res["predict"].items() if x.get("nets")}
+    if nets:
+        lines += ["", "Few-row predicts of the other workloads' networks from Python (µs, best call and thread "
+                  "setting; lower is better; target: densenn at least as fast as NumPy):", "",
+                  "| network, rows | " + " | ".join(LABELS[r] for r in nets) + " | densenn's speed / best other's |",
+                  "|---|" + "---:|" * (len(nets) + 1)]
+        for name in PREDICT_NETS:
+            for rows in map(str, PREDICT_NETS[name]):
+                row = {r: by_net[name][rows] for r, by_net in nets.items() if rows in by_net.get(name, {})}
+                if not row:
+                    continue
+                others = {r: v["us"] for r, v in row.items() if r != "densenn" and not res["predict"][r].get("approx")}
+                best = min(others, key=others.get) if others else None
+                ratio = (f"{others[best] / row['densenn']['us']:.2f}x vs {LABELS[best]}"
+                         if best and "densenn" in row else "–")
+                lines.append(f"| {name}'s {'-'.join(map(str, WORKLOADS[name][1]))}, {rows} | " + " | ".join(
+                    f"{_mark(res['predict'][r])}{_fmt(v['us'])} ({v['threads']}t)" for r, v in row.items())
+                    + f" | {ratio} |")
     e = res.get("embedded")
     if e:
         lines += ["", f"From C (libdensenn's `dn_model_predict`, one row, one thread, median): {e['fastest_us']:.2f} µs "
                   f"with the runtime for this CPU ({e['fastest_isa']}), {e['portable_us']:.2f} µs with the portable "
-                  f"one (target ≤ 1 µs). Memory floor: reading the model's {e['weights']:,} float32 weights "
-                  f"({e['weights'] * 4 / 1024:.0f} KB, more than a core's L1 cache) from a cache-resident buffer "
-                  f"alone takes {e['floor_us']:.2f} µs here ({e['floor_isa']} loads, 8 independent sums), so no "
-                  f"one-row predict of this network can take less."]
+                  f"one (target: within 1.3x of the memory floor). Memory floor: reading the model's "
+                  f"{e['weights']:,} float32 weights ({e['weights'] * 4 / 1024:.0f} KB, more than a core's L1 cache) "
+                  f"from a cache-resident buffer alone takes {e['floor_us']:.2f} µs here ({e['floor_isa']} loads, 8 "
+                  f"independent sums), so no one-row predict of this network can take less "
+                  f"({e['fastest_us'] / e['floor_us']:.2f}x the floor)."]
+        for name, en in res.get("embedded_nets", {}).items():
+            if en:
+                lines.append(f"The same for {name}'s network ({en['weights']:,} weights, "
+                             f"{en['weights'] * 4 / 2**20:.1f} MB): {en['fastest_us']:,.2f} µs ({en['fastest_isa']}), "
+                             f"{en['portable_us']:,.2f} µs (portable); reading its weights alone "
+                             f"{en['floor_us']:,.2f} µs ({en['fastest_us'] / en['floor_us']:.2f}x the floor).")
     if res["scaling"]:
         lines += ["", "Scaling: W2-shaped training (784-64-64-10, Adam, batch 32) on synthetic rows; samples/s "
                   "(median of the timed epochs), peak RSS of the process, the input arrays' size, and what "

@@ -8,7 +8,7 @@ import time
 from .measure import spawn, wait_until_quiet
 from .programs import measure_embedded, measure_peak
 from .runners import RUNNERS, runner_available
-from .workloads import SCALING_ROWS, TRAIN
+from .workloads import PREDICT_NETS, SCALING_ROWS, TRAIN
 
 
 def _cpu_name():
@@ -50,7 +50,14 @@ def _merge(res, runner, job, result):
     else:
         result["latency_threads"] = result["threads"]
         old = res["predict"].get(runner)
+        result["nets"] = {name: {rows: {"us": us, "threads": result["threads"]} for rows, us in by_rows.items()}
+                          for name, by_rows in result.get("nets", {}).items()}
         if old:
+            for name, by_rows in old.get("nets", {}).items():  # each network and row count: the faster setting
+                for rows, was in by_rows.items():
+                    now = result["nets"].setdefault(name, {}).get(rows)
+                    if now is None or was["us"] < now["us"]:
+                        result["nets"][name][rows] = was
             if old["predict_us"] < result["predict_us"]:
                 result.update({k: old[k] for k in ("latency_us", "predict_us", "best_call", "latency_threads")})
             if old["batch_rows_per_s"] > result["batch_rows_per_s"]:
@@ -113,7 +120,8 @@ def run_suite(workloads=TRAIN + ("predict", "scaling"), runners=RUNNERS, epochs=
                 jobs = [{"task": "train", "workload": w, "epochs": epochs, "rows": cap and (512 if w == "W4" else cap)}
                         for w in train]
                 if "predict" in workloads:
-                    jobs.append({"task": "predict", "sample_s": 0.01 if quick else 0.2, "samples": 3 if quick else 7})
+                    jobs.append({"task": "predict", "sample_s": 0.01 if quick else 0.2, "samples": 3 if quick else 7,
+                                 "nets": PREDICT_NETS})
                 if round_ == 0 and threads == thread_options[0]:  # the loss check needs no thread search or rounds
                     jobs += [{"task": "check", "workload": w, "rows": 256 if quick else 1024} for w in train]
                 log(f"round {round_ + 1}/{rounds}, {runner}, {threads or 'default'} threads: "
@@ -126,6 +134,7 @@ def run_suite(workloads=TRAIN + ("predict", "scaling"), runners=RUNNERS, epochs=
         log("densenn: one-row predict through the C ABI, and the memory floor ...")
         wait_until_quiet(0 if quick else max_wait_s, log)
         res["embedded"] = measure_embedded(quick, log)
+        res["embedded_nets"] = {name: measure_embedded(quick, log, name) for name in PREDICT_NETS}
 
     if "scaling" in workloads:
         sizes = scaling_rows or ((1000, 4000) if quick else SCALING_ROWS)

@@ -22,6 +22,8 @@ WORKLOADS[DEMO] = ("MNIST 784-100-50-10 sigmoid, Adam, batch 32 (the demo)",
                    32, "mnist")
 TARGETS = {"W1": 2.0, "W2": 3.0, "W3": 4.0, "W4": 1.1}  # the ratios densenn aims for against the best other runner
 PREDICT_NET = "W2"  # 784-64-64-10 for the predict latency and throughput
+# The other networks' one-row and small-batch predicts: W1's (weights in cache) and W4's (25 MB, from memory).
+PREDICT_NETS = {"W1": (1,), "W4": (1, 8, 32)}
 SCALING_ROWS = (10_000, 100_000, 1_000_000)
 
 
