@@ -348,7 +348,7 @@ class CpuBackend final : public Backend<T> {
 
   void matmul(bool trans_a, bool trans_b, long m, long n, long k, const T* a, const T* b, T* c,
               bool accumulate) override {
-    if (!trans_a && !trans_b && m <= kFewRows && n > 1) {
+    if (!trans_a && !trans_b && m >= 1 && m <= kFewRows && n > 1) {  // (an empty block of a split batch: m = 0)
       few_rows_product(a, b, c, m, n, k, accumulate);
       return;
     }
