@@ -128,7 +128,7 @@ void Sequential<T>::compile(const LossSpec& loss, const OptimizerConfig& optimiz
       if (on)
         trainable_variables_.push_back(slice);
       else  // never written while frozen: compute_gradients reports zeros for it
-        std::fill(grads_.begin() + std::ptrdiff_t(slice.offset), grads_.begin() + std::ptrdiff_t(slice.offset + slice.size), T(0));
+        std::fill(grads_.data() + slice.offset, grads_.data() + slice.offset + slice.size, T(0));
     }
     if (on && lowest_trainable_ == layers_.size()) lowest_trainable_ = i;
   }
