@@ -10,6 +10,7 @@
 #include <exception>
 #include <numeric>
 #include <optional>
+#include <utility>
 #include <stdexcept>
 
 namespace densenn {
@@ -27,6 +28,20 @@ double forward_values(const std::vector<std::unique_ptr<Layer<T>>>& layers, long
   double values = 0;
   for (const auto& layer : layers) values += double(rows) * double(layer->output_dim()) + double(layer->scratch_size(rows));
   return values;
+}
+
+// Block s of a batch of `rows` rows cut into blocks of `block` rows: its first row and row count (empty past the
+// batch's end). One rule for a split batch's threads (sharded_pass) and for data parallelism's ranks.
+std::pair<long, long> block_rows(long rows, long block, long s) {
+  const long first = std::min(rows, s * block);
+  return {first, std::min(block, rows - first)};
+}
+
+// Run r of n values shared by `parts` members, in whole cache lines, the last one taking the rest: [lo, hi).
+std::pair<std::size_t, std::size_t> value_run(std::size_t n, int parts, int r) {
+  const std::size_t run = (n / std::size_t(parts) + 16) / 16 * 16;
+  const std::size_t lo = std::min(n, std::size_t(r) * run);
+  return {lo, r + 1 == parts ? n : std::min(n, lo + run)};
 }
 
 }  // namespace
@@ -295,6 +310,14 @@ double Sequential<T>::compute_gradients(Workspace<T>& ws, const T* x, const T* y
 }
 
 template <class T>
+void Sequential<T>::accumulate_metrics(const T* pred, const T* y, const T* w, long rows, double* metric_states) const {
+  for (const MetricSpec& metric : metrics_) {
+    backend_->metric_accumulate(metric, pred, y, w, rows, output_dim(), metric_states);
+    metric_states += metric_state_size(metric);
+  }
+}
+
+template <class T>
 double Sequential<T>::penalty(const Workspace<T>& ws, long rows) const {
   double total = 0;
   for (std::size_t i = 0; i < layers_.size(); ++i) total += layers_[i]->penalty(*backend_, ws.outputs[i].data(), rows);
@@ -330,10 +353,6 @@ template <class T>
 double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w, long rows,
                                    int shards, double* metric_states) {
   const long cols = output_dim(), block = (rows + shards - 1) / shards;
-  auto rows_of = [&](int s, long& first, long& n) {  // block s (empty when the batch has fewer rows than blocks)
-    first = std::min(rows, s * block);
-    n = std::min(block, rows - first);
-  };
   const std::size_t n_params = params_.size();
   // Each block's gradients start on a cache line, as grads() does: Eigen's column sums (the bias gradients) add
   // in an order that depends on the address's alignment, and a block must not round differently from a rank.
@@ -362,8 +381,7 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
     for (int s = me; s < shards; s += team)  // the team may have fewer threads than blocks
       guarded([&] {
         Workspace<T>& own = shard_ws_[std::size_t(s)];
-        long first, n;
-        rows_of(s, first, n);
+        const auto [first, n] = block_rows(rows, block, s);
         const T* out = forward(own, batch_rows(own, x, index, first, n), n, PassContext{true, &noise_rng_});
         backend_->copy(out, pred + first * cols, std::size_t(n * cols));
       });
@@ -371,18 +389,14 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
     if (me == 0)
       guarded([&] {  // no penalty: layers with one do not split (Layer::splits_by_rows)
         loss = backend_->loss_value(loss_, pred, y, w, rows, cols);
-        for (const MetricSpec& metric : metrics_) {
-          backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
-          metric_states += metric_state_size(metric);
-        }
+        accumulate_metrics(pred, y, w, rows, metric_states);
         backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
       });
 #pragma omp barrier
     for (int s = me; s < shards; s += team)
       guarded([&] {
         Workspace<T>& own = shard_ws_[std::size_t(s)];
-        long first, n;
-        rows_of(s, first, n);
+        const auto [first, n] = block_rows(rows, block, s);
         backend_->copy(ws.grad.data() + first * cols, own.grad.data(), std::size_t(n * cols));
         const T* block_x = index ? own.input.data() : x + first * input_dim_;  // as gathered by the forward loop
         backward(own, block_x, n, s == 0 ? grads_.data() : shard_grads_.data() + (s - 1) * stride);
@@ -390,9 +404,7 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
 #pragma omp barrier
     // The loss gradient was divided by the whole batch's rows, so the blocks' gradients add up to the batch's:
     // summed in block order (the same numbers whatever the team), each thread a run of whole cache lines.
-    const std::size_t run = (n_params / std::size_t(team) + 16) / 16 * 16;
-    const std::size_t lo = std::min(n_params, std::size_t(me) * run);
-    const std::size_t hi = me + 1 == team ? n_params : std::min(n_params, lo + run);
+    const auto [lo, hi] = value_run(n_params, team, me);
     if (!failed.load())
       for (int s = 1; s < shards; ++s)
         backend_->add(shard_grads_.data() + std::size_t(s - 1) * stride + lo, grads_.data() + lo, hi - lo);
@@ -434,8 +446,7 @@ double Sequential<T>::data_parallel_pass(Workspace<T>& ws, const T* x, const lon
   const int ranks = comm.size(), me = comm.rank();
   const long cols = output_dim(), block = (rows + ranks - 1) / ranks;
   // This rank's block, as sharded_pass splits a batch (the last blocks may be short, or empty).
-  auto first_of = [&](int r) { return std::min(rows, r * block); };
-  const long first = first_of(me), n = std::min(block, rows - first);
+  const auto [first, n] = block_rows(rows, block, me);
   const T* block_x = batch_rows(ws, x, index, first, n);
   const T* out = forward(ws, block_x, n, PassContext{true, &noise_rng_, first, rows});
   // Every rank gathers the whole batch's predictions and computes the loss, the metrics and the loss gradient
@@ -444,14 +455,11 @@ double Sequential<T>::data_parallel_pass(Workspace<T>& ws, const T* x, const lon
   backend_->copy(out, batch_pred_.data() + first * cols, std::size_t(n * cols));
   std::vector<std::size_t> counts;
   for (int r = 0; r < ranks; ++r)
-    counts.push_back(std::size_t(std::min(block, rows - first_of(r)) * cols) * sizeof(T));
+    counts.push_back(std::size_t(block_rows(rows, block, r).second * cols) * sizeof(T));
   comm.all_gather(batch_pred_.data(), counts);
   const T* pred = batch_pred_.data();
   const double loss = backend_->loss_value(loss_, pred, y, w, rows, cols);  // (no penalties: set_communicator)
-  for (const MetricSpec& metric : metrics_) {
-    backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
-    metric_states += metric_state_size(metric);
-  }
+  accumulate_metrics(pred, y, w, rows, metric_states);
   backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad_next.data(), rows, cols);
   backend_->copy(ws.grad_next.data() + first * cols, ws.grad.data(), std::size_t(n * cols));
   backward(ws, block_x, n, grads_.data());
@@ -464,13 +472,14 @@ void Sequential<T>::sum_gradients_over_ranks() {
   Communicator& comm = *communicator_;
   const int ranks = comm.size(), me = comm.rank();
   const std::size_t n = grads_.size();
-  // Rank r sums run r: runs of whole cache lines, the last one short.
-  const std::size_t run = (n / std::size_t(ranks) + 16) / 16 * 16;
-  auto first_of = [&](int r) { return std::min(n, std::size_t(r) * run); };
-  auto length_of = [&](int r) { return r + 1 == ranks ? n - first_of(r) : std::min(n, first_of(r) + run) - first_of(r); };
-  std::vector<std::size_t> runs, mine(std::size_t(ranks), length_of(me) * sizeof(T));
-  for (int r = 0; r < ranks; ++r) runs.push_back(length_of(r) * sizeof(T));
-  const std::size_t lo = first_of(me), len = length_of(me);
+  // Rank r sums run r, as sharded_pass's threads share the sum.
+  const auto [lo, hi] = value_run(n, ranks, me);
+  const std::size_t len = hi - lo;
+  std::vector<std::size_t> runs, mine(std::size_t(ranks), len * sizeof(T));
+  for (int r = 0; r < ranks; ++r) {
+    const auto [r_lo, r_hi] = value_run(n, ranks, r);
+    runs.push_back((r_hi - r_lo) * sizeof(T));
+  }
   rank_grads_.resize(std::size_t(ranks) * len);
   comm.all_to_all(grads_.data(), runs, rank_grads_.data(), mine);
   // In rank order, as sharded_pass adds its blocks: ((g0 + g1) + g2) + ...
@@ -505,10 +514,7 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const long* index,
       x = batch_rows(ws, x, index, 0, rows);
       const T* pred = forward(ws, x, rows, training ? PassContext{true, &noise_rng_} : PassContext{});
       loss = backend_->loss_value(loss_, pred, y, w, rows, cols) + penalty(ws, rows);
-      for (const MetricSpec& metric : metrics_) {
-        backend_->metric_accumulate(metric, pred, y, w, rows, cols, metric_states);
-        metric_states += metric_state_size(metric);
-      }
+      accumulate_metrics(pred, y, w, rows, metric_states);
       if (!training) return loss;
       backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
       backward(ws, x, rows, grads_.data());

@@ -154,6 +154,8 @@ class Sequential {
   void sum_gradients_over_ranks();
   // The layers' regularization penalties for the batch in ws (added to the loss, as Keras does).
   double penalty(const Workspace<T>& ws, long rows) const;
+  // Adds a batch's predictions to the compiled metrics' states (laid end to end).
+  void accumulate_metrics(const T* pred, const T* y, const T* w, long rows, double* metric_states) const;
 
   Backend<T>* backend_;
   long input_dim_;
