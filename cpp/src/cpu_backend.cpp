@@ -451,6 +451,16 @@ class CpuBackend final : public Backend<T> {
   void batch_norm_backward(const BatchNormWeights<T>& bn, bool batch_statistics, const T* x_hat, const T* inv_std,
                            const T* grad, T* dx, T* dgamma, T* dbeta, long rows) override {
     const long dim = bn.features;
+    if (!batch_statistics) {  // y = g * (x - moving mean) / moving std + b: dx = g/std * dy, no sums needed
+      if (!dx) return;  // (frozen: no gamma or beta gradients either)
+      for (long r = 0; r < rows; ++r)
+        for (long j = 0; j < dim; ++j) {
+          const long i = r * dim + j;
+          const double g = bn.gamma ? double(bn.gamma[j]) : 1.0;
+          dx[i] = T(g * double(inv_std[j]) * double(grad[i]));
+        }
+      return;
+    }
     std::vector<double>& sum_dy = column_sums(0, dim);
     std::vector<double>& sum_dy_xhat = column_sums(1, dim);
     for (long r = 0; r < rows; ++r)
@@ -463,15 +473,6 @@ class CpuBackend final : public Backend<T> {
       if (dbeta) dbeta[j] = T(sum_dy[j]);
     }
     if (!dx) return;
-    if (!batch_statistics) {  // y = g * (x - moving mean) / moving std + b: dx = g/std * dy
-      for (long r = 0; r < rows; ++r)
-        for (long j = 0; j < dim; ++j) {
-          const long i = r * dim + j;
-          const double g = bn.gamma ? double(bn.gamma[j]) : 1.0;
-          dx[i] = T(g * double(inv_std[j]) * double(grad[i]));
-        }
-      return;
-    }
     // Through the batch statistics: dx = g/std * (dy - mean(dy) - x_hat * mean(dy * x_hat)).
     for (long r = 0; r < rows; ++r)
       for (long j = 0; j < dim; ++j) {

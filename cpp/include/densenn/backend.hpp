@@ -73,8 +73,9 @@ class Backend {
   // x_hat (rows x features) and inv_std (features) are kept for the backward pass.
   virtual void batch_norm_forward(const BatchNormWeights<T>& bn, bool training, const T* x, T* x_hat, T* inv_std,
                                   T* y, long rows) = 0;
-  // The gradients of gamma and beta (each null when not wanted) and, unless dx is null, of the input: through
-  // the batch statistics when the forward pass used them (batch_statistics), else through the fixed moving ones.
+  // When the forward pass used the batch statistics (batch_statistics): the gradients of gamma and beta (each
+  // null when not wanted) and, unless dx is null, of the input through those statistics. Otherwise (a frozen
+  // layer, whose gamma and beta get no gradients) only dx, through the fixed moving statistics.
   virtual void batch_norm_backward(const BatchNormWeights<T>& bn, bool batch_statistics, const T* x_hat,
                                    const T* inv_std, const T* grad, T* dx, T* dgamma, T* dbeta, long rows) = 0;
   // y (rows x units) = the maximum of each unit's `pieces` consecutive columns of z.
