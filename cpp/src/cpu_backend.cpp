@@ -57,14 +57,51 @@ class ThreadBlocking final : public Eigen::internal::level3_blocking<T, T> {
   }
 };
 
+// A product's operand: a row-major matrix in memory, `stride` values between its rows, read as it is or
+// transposed (rows x cols as the product reads it). Blocks of operands are operands again, so that Eigen's
+// product code is compiled once per pair of transpositions and scalar type, not once per kind of block.
+template <class T>
+struct Operand {
+  const T* data;
+  long rows, cols, stride;
+  bool transposed;
+
+  Operand middle_rows(long start, long size) const {
+    return {data + (transposed ? start : start * stride), size, cols, stride, transposed};
+  }
+  Operand middle_cols(long start, long size) const {
+    return {data + (transposed ? start * stride : start), rows, size, stride, transposed};
+  }
+};
+
+// A product's destination: row-major, `stride` values between its rows.
+template <class T>
+struct Destination {
+  T* data;
+  long rows, cols, stride;
+
+  Destination middle_rows(long start, long size) const { return {data + start * stride, size, cols, stride}; }
+  Destination middle_cols(long start, long size) const { return {data + start, rows, size, stride}; }
+};
+
+template <class T>
+using ConstStrided = Eigen::Map<const Mat<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using Strided = Eigen::Map<Mat<T>, 0, Eigen::OuterStride<>>;
+
+// The operand as stored (its transpose when it is read transposed).
+template <class T>
+ConstStrided<T> stored(const Operand<T>& x) {
+  return x.transposed ? ConstStrided<T>(x.data, x.cols, x.rows, Eigen::OuterStride<>(x.stride))
+                      : ConstStrided<T>(x.data, x.rows, x.cols, Eigen::OuterStride<>(x.stride));
+}
+
 // c (+)= a * b, single-threaded. Products that Eigen packs into blocks run its GEMM (what c.noalias() = a * b
 // runs, the same numbers) on this thread's packing buffers; vectors and tiny products take Eigen's usual path.
 template <class C, class A, class B>
-void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
+void eigen_multiply_into(C& c, const A& a, const B& b, bool accumulate) {
   namespace ei = Eigen::internal;
-  using Dst = std::remove_reference_t<C>;
-  using Scalar = typename Dst::Scalar;
-  static_assert(Dst::Flags & Eigen::RowMajorBit, "densenn's matrices are row-major");
+  using Scalar = typename C::Scalar;
   const Eigen::Index m = c.rows(), n = c.cols(), k = a.cols();
   if (m <= 1 || n <= 1 || k == 0 || m + n + k < EIGEN_GEMM_TO_COEFFBASED_THRESHOLD) {
     if (accumulate)
@@ -81,11 +118,25 @@ void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
   typename ei::add_const_on_value_type<typename RhsTraits::DirectLinearAccessType>::type rhs = RhsTraits::extract(b);
   using Gemm = ei::general_matrix_matrix_product<Eigen::Index, Scalar, (Lhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor,
                                                  false, Scalar, (Rhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor,
-                                                 false, Eigen::RowMajor, Dst::InnerStrideAtCompileTime>;
+                                                 false, Eigen::RowMajor, C::InnerStrideAtCompileTime>;
   if (!accumulate) c.setZero();
   ThreadBlocking<Scalar> blocking(m, n, k);
   Gemm::run(m, n, k, lhs.data(), lhs.outerStride(), rhs.data(), rhs.outerStride(), c.data(), c.innerStride(),
             c.outerStride(), Scalar(1), blocking);
+}
+
+template <class T>
+void multiply_into(const Destination<T>& c, const Operand<T>& a, const Operand<T>& b, bool accumulate) {
+  Strided<T> C(c.data, c.rows, c.cols, Eigen::OuterStride<>(c.stride));
+  const ConstStrided<T> A = stored(a), B = stored(b);
+  if (a.transposed && b.transposed)
+    eigen_multiply_into(C, A.transpose(), B.transpose(), accumulate);
+  else if (a.transposed)
+    eigen_multiply_into(C, A.transpose(), B, accumulate);
+  else if (b.transposed)
+    eigen_multiply_into(C, A, B.transpose(), accumulate);
+  else
+    eigen_multiply_into(C, A, B, accumulate);
 }
 
 // Products of kParallelWork multiply-adds or more run as blocks of rows (or of columns, when c is wide), each
@@ -98,9 +149,9 @@ void multiply_into(C&& c, const A& a, const B& b, bool accumulate) {
 constexpr double kBlockWork = kParallelWork / 4;
 constexpr long kMinBlock = 256;
 
-template <class A, class B, class C>
-void threaded_product(const A& a, const B& b, C&& c, bool accumulate) {
-  const long m = c.rows(), n = c.cols(), k = a.cols();
+template <class T>
+void threaded_product(const Operand<T>& a, const Operand<T>& b, const Destination<T>& c, bool accumulate) {
+  const long m = c.rows, n = c.cols, k = a.cols;
   const double work = double(m) * double(n) * double(k);
   const bool by_rows = m >= n;
   const long extent = by_rows ? m : n;
@@ -117,9 +168,9 @@ void threaded_product(const A& a, const B& b, C&& c, bool accumulate) {
     FlushDenormals flush;  // the team's threads too, as the caller's
     const long start = i * block, size = std::min(block, extent - start);
     if (by_rows)
-      multiply_into(c.middleRows(start, size), a.middleRows(start, size), b, accumulate);
+      multiply_into(c.middle_rows(start, size), a.middle_rows(start, size), b, accumulate);
     else
-      multiply_into(c.middleCols(start, size), a, b.middleCols(start, size), accumulate);
+      multiply_into(c.middle_cols(start, size), a, b.middle_cols(start, size), accumulate);
   }
 }
 
@@ -302,9 +353,9 @@ void in_blocks(long extent, long parts, F&& f) {
 }
 
 // threaded_product, in blocks of the largest dimension when the product is large (see kInterruptibleWork).
-template <class A, class B, class C>
-void product(const A& a, const B& b, C& c, bool accumulate) {
-  const long m = c.rows(), n = c.cols(), k = a.cols();
+template <class T>
+void product(const Operand<T>& a, const Operand<T>& b, const Destination<T>& c, bool accumulate) {
+  const long m = c.rows, n = c.cols, k = a.cols;
   const double work = double(m) * double(n) * double(k);
   if (work <= kInterruptibleWork) {
     threaded_product(a, b, c, accumulate);
@@ -313,15 +364,15 @@ void product(const A& a, const B& b, C& c, bool accumulate) {
   const long parts = long(std::ceil(work / kInterruptibleWork));
   if (m >= n && m >= k)
     in_blocks(m, parts, [&](long start, long size) {
-      threaded_product(a.middleRows(start, size), b, c.middleRows(start, size), accumulate);
+      threaded_product(a.middle_rows(start, size), b, c.middle_rows(start, size), accumulate);
     });
   else if (n >= k)
     in_blocks(n, parts, [&](long start, long size) {
-      threaded_product(a, b.middleCols(start, size), c.middleCols(start, size), accumulate);
+      threaded_product(a, b.middle_cols(start, size), c.middle_cols(start, size), accumulate);
     });
   else
     in_blocks(k, parts, [&](long start, long size) {
-      threaded_product(a.middleCols(start, size), b.middleRows(start, size), c, accumulate || start > 0);
+      threaded_product(a.middle_cols(start, size), b.middle_rows(start, size), c, accumulate || start > 0);
     });
 }
 
@@ -352,17 +403,9 @@ class CpuBackend final : public Backend<T> {
       few_rows_product(a, b, c, m, n, k, accumulate);
       return;
     }
-    Eigen::Map<const Mat<T>> A(a, trans_a ? k : m, trans_a ? m : k);
-    Eigen::Map<const Mat<T>> B(b, trans_b ? n : k, trans_b ? k : n);
-    Eigen::Map<Mat<T>> C(c, m, n);
-    if (trans_a && trans_b)
-      product(A.transpose(), B.transpose(), C, accumulate);
-    else if (trans_a)
-      product(A.transpose(), B, C, accumulate);
-    else if (trans_b)
-      product(A, B.transpose(), C, accumulate);
-    else
-      product(A, B, C, accumulate);
+    // a is m x k (stored k x m when transposed), b is k x n (stored n x k when transposed).
+    const Operand<T> A{a, m, k, trans_a ? m : k, trans_a}, B{b, k, n, trans_b ? k : n, trans_b};
+    product(A, B, Destination<T>{c, m, n, n}, accumulate);
   }
 
   void bias_activation_forward(const ActivationSpec& act, const T* bias, T* z, T* y, long rows,
