@@ -119,7 +119,12 @@ void eigen_multiply_into(C& c, const A& a, const B& b, bool accumulate) {
   using Gemm = ei::general_matrix_matrix_product<Eigen::Index, Scalar, (Lhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor,
                                                  false, Scalar, (Rhs::Flags & Eigen::RowMajorBit) ? Eigen::RowMajor : Eigen::ColMajor,
                                                  false, Eigen::RowMajor, C::InnerStrideAtCompileTime>;
-  if (!accumulate) c.setZero();
+  if (!accumulate) {  // contiguous rows in one fill (Eigen fills a strided map row by row)
+    if (c.outerStride() == n)
+      Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>(c.data(), m * n).setZero();
+    else
+      c.setZero();
+  }
   ThreadBlocking<Scalar> blocking(m, n, k);
   Gemm::run(m, n, k, lhs.data(), lhs.outerStride(), rhs.data(), rhs.outerStride(), c.data(), c.innerStride(),
             c.outerStride(), Scalar(1), blocking);
