@@ -179,12 +179,12 @@ void threaded_product(const Operand<T>& a, const Operand<T>& b, const Destinatio
   }
 }
 
-// c (m x n) (+)= a (m x k) * b (k x n), all row-major, for a few rows (see few_rows_product_fits): one-row and
-// small-batch predicts. Eigen would run a GEMV that walks b column block by column block (short strided reads), or pack
-// all of b for a GEMM of a few rows (reading it twice and writing a copy). Here b is streamed once, eight of
-// its rows at a time, into partial sums held in a strip of c that stays in L1; every value of c is one chain
-// of multiply-adds in k's order, so the numbers do not depend on the strips, nor on how many threads share
-// them.
+// c (m x n) (+)= a (m x k) * b (k x n), all row-major, for a few rows (few_rows_product_fits): one-row and
+// small-batch predicts. Eigen would run a GEMV that walks b column block by column block (short strided
+// reads), or pack all of b for a GEMM of a few rows (reading it twice and writing a copy). Here b is streamed
+// once, eight of its rows at a time, into partial sums held in a strip of c that stays in L1; every value of c
+// is one chain of multiply-adds in k's order, so the numbers do not depend on the strips, nor on how many
+// threads share them.
 constexpr long kFewRows = 4;
 // Up to 8 rows when b is large (256K values: 1 MB in float32, beyond L2) and wider than narrow_row's layers:
 // reading b then bounds the product, and this reads it once (a 1024-2048-2048-10 network predicted 5 and 8
@@ -224,6 +224,11 @@ long few_rows_columns(const T* x, int g_n, const T* b, long ldb, T* c, long from
 // the whole depth as two chains, of the even and of the odd rows of b, added at the end. Which columns take
 // which packet size depends only on n, so this too is one fixed order per value.
 constexpr long kNarrowPackets = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS / 4;  // two accumulators each, and loads
+
+template <class T>
+constexpr long narrow_columns() {
+  return kNarrowPackets * long(Eigen::internal::packet_traits<T>::size);
+}
 
 template <class Packet, int N, class T>
 void narrow_panel(const T* x, const T* b, long ldb, T* c, long k, bool accumulate) {
@@ -323,15 +328,17 @@ void few_rows_strip(const T* a, long lda, const T* b, long ldb, T* c, long ldc, 
 // not cache) share their strips between threads: one core alone cannot use the memory's bandwidth.
 constexpr double kFewRowsParallel = double(1 << 20);
 
+// Whether a * b (not transposed) takes few_rows_product. (m = 0: an empty block of a split batch.)
 template <class T>
 bool few_rows_product_fits(long m, long n, long k) {
-  const bool narrow = n <= kNarrowPackets * long(Eigen::internal::packet_traits<T>::size);
-  return m >= 1 /* (m = 0: an empty block of a split batch) */ && n > 1 && (m <= kFewRows || (m <= kFewRowsLarge && !narrow && double(n) * double(k) >= kLargeOperand));
+  if (m < 1 || n <= 1) return false;
+  const bool large = n > narrow_columns<T>() && double(n) * double(k) >= kLargeOperand;
+  return m <= kFewRows || (large && m <= kFewRowsLarge);
 }
 
 template <class T>
 void few_rows_product(const T* a, const T* b, T* c, long m, long n, long k, bool accumulate) {
-  if (n <= kNarrowPackets * long(Eigen::internal::packet_traits<T>::size)) {
+  if (n <= narrow_columns<T>()) {
     for (long r = 0; r < m; ++r) narrow_row(a + r * k, b, n, c + r * n, k, n, accumulate);
     return;
   }
