@@ -14,13 +14,21 @@ import pytest
 import densenn
 
 
+_keras_cannot_run = None  # why keras' first import failed on this CPU: a second one fails otherwise
+
+
 def import_keras():
     """Real Keras 3 for the comparisons, or a skip: not installed, or its backend cannot run on this CPU (jaxlib
-    needs AVX and raises RuntimeError at import on older CPUs)."""
+    needs AVX and raises RuntimeError at import on older CPUs; importing it again then raises AttributeError
+    from the half-initialised module, so the first reason is kept)."""
+    global _keras_cannot_run
+    if _keras_cannot_run:
+        pytest.skip(_keras_cannot_run, allow_module_level=True)
     try:
         return pytest.importorskip("keras")
     except RuntimeError as e:
-        pytest.skip(f"keras' backend does not run on this CPU: {e}", allow_module_level=True)
+        _keras_cannot_run = f"keras' backend does not run on this CPU: {e}"
+        pytest.skip(_keras_cannot_run, allow_module_level=True)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from support import import_keras  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))  # notebook_data, for the ported cells and the tests
 
@@ -55,10 +56,7 @@ _compilation_cache = None  # set by the `run` fixture: a folder for JAX's compil
 
 
 def _import_keras():
-    try:
-        keras = pytest.importorskip("keras")
-    except RuntimeError as e:  # jaxlib needs AVX
-        pytest.skip(f"keras' backend does not run on this CPU: {e}")
+    keras = import_keras()
     if keras.backend.backend() == "jax" and _compilation_cache:
         # Each new Keras model compiles its train/test/predict steps (seconds on 2 busy cores); JAX's persistent
         # cache serves the same network's programs again (k-fold loops, "build the model again" cells, reruns).
