@@ -3,7 +3,6 @@ differences, and a child interpreter with a memory cap. A module of its own: pyt
 conftest.py under the one name "conftest", so ``from conftest import ...`` could find tests/notebooks' one."""
 import contextlib
 import os
-import resource
 import subprocess
 import sys
 import textwrap
@@ -70,9 +69,9 @@ def run_child(code, *args, timeout=60, memory_mb=3072, input=None):
     """Runs Python `code` in a fresh interpreter with its address space capped at memory_mb and a time limit:
     a case that hangs or allocates without bound fails its test instead of the machine. Returns the
     CompletedProcess (text)."""
-    def cap():
-        limit = memory_mb << 20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # The child caps itself, first thing. A preexec_fn runs between fork and exec in a copy of this process:
+    # unsafe with threads, and under QEMU's emulator (scripts/test_under_qemu.sh) it caps the emulator, which dies.
+    cap = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({memory_mb << 20}, {memory_mb << 20}))\n"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, preexec_fn=cap, env=env, input=input)
+    return subprocess.run([sys.executable, "-c", cap + textwrap.dedent(code), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env, input=input)

@@ -266,10 +266,19 @@ np.savez(os.path.join(sys.argv[1], f"rank{rank}.npz"), *model.get_weights(),
 """
 
 
+def _build_of_the_model():
+    """The build this process runs the test's model on, as DENSENN_ISA names it: the ranks must run it too to
+    give the same bits (under an emulated CPU, scripts/test_under_qemu.sh, the ranks run natively and would pick
+    another)."""
+    isa = sys.modules[type(_model()._core).__module__].isa
+    return "baseline" if isa == "x86-64" else isa
+
+
 def _command(tmp_path, fail="", timeout_s=60, verbose=0):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(_SCRIPT))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "FAIL": fail, "TIMEOUT": str(timeout_s), "VERBOSE": str(verbose)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FAIL": fail, "TIMEOUT": str(timeout_s), "VERBOSE": str(verbose),
+           "DENSENN_ISA": _build_of_the_model()}
     return [_mpiexec(), "-n", "2", sys.executable, str(script), str(tmp_path)], env
 
 
