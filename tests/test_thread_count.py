@@ -2,8 +2,8 @@
 in a child process with OMP_NUM_THREADS=1 and in one with 2, give the same bits. The shapes are those whose
 products are large enough to be split between threads (256->1024->1024->10 on 256 rows, wider networks on 32 to
 256 rows), and those of the few-row product (1 to 8 rows, a 25 MB layer shared between threads; 9, just past
-it); and a training
-step whose products are split (one SGD step of 256 rows through 256->1024->1024->10) gives the same weights."""
+it); and a training step whose products are split (one SGD step of 256 rows through 256->1024->1024->10) gives
+the same weights."""
 import numpy as np
 
 from support import run_child
