@@ -8,11 +8,18 @@ the list of what was skipped and why.
 import importlib.metadata
 import os
 import re
+import signal
 
 import pytest
 
 # Keras 3 runs the comparisons on JAX's CPU backend, the light one the test extra installs.
 os.environ.setdefault("KERAS_BACKEND", "jax")
+
+# Tests send Ctrl-C (SIGINT) to child interpreters. A suite started in the background by a shell without job
+# control (`nohup pytest &`) has SIGINT ignored, which exec passes on to every child, whose Python then never
+# raises KeyboardInterrupt: take Python's own handler, which exec resets to the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import densenn  # noqa: E402
 from support import import_keras, using_floatx  # noqa: E402
