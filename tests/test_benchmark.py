@@ -97,3 +97,43 @@ def test_rounds_keep_each_runners_best_measurement():
                                                "nets": {"W4": {"1": 600.0, "32": 5000.0}}})
     assert res["predict"]["densenn"]["nets"] == {"W4": {"1": {"us": 600.0, "threads": 2},
                                                         "32": {"us": 4000.0, "threads": 1}}}
+
+
+def test_targets_are_judged_against_the_measured_peak_and_floor():
+    """The targets table computes each verdict from the run's own figures, and names the roofline (the measured
+    peak, the memory floor) where a target is out of reach."""
+    w1, w4 = benchmark.flops_per_sample("W1"), benchmark.flops_per_sample("W4")
+    assert (w1, w4) == (6 * (784 * 100 + 100 * 50 + 50 * 10), 6 * (1024 * 2048 + 2048 * 2048 + 2048 * 10))
+    res = {"versions": {"densenn": "0.1.0 (x86-64-v4, 2 OpenMP threads)"},
+           "peak": {"AVX2 2t": 150.0, "AVX-512 1t": 100.0, "AVX-512 2t": 200.0},
+           "train": {"W1": {"densenn": {"samples_per_s": 150e9 / w1, "threads": 2},  # 150 GFLOP/s: 75%
+                            "numpy": {"samples_per_s": 101e9 / w1, "threads": 1}},  # 2x would be 202 > 200
+                     "W4": {"densenn": {"samples_per_s": 160e9 / w4, "threads": 2},  # 80%
+                            "keras": {"samples_per_s": 120e9 / w4, "threads": 2}}},
+           "predict": {"densenn": {"predict_us": 2.5, "batch_rows": 10_000, "batch_rows_per_s": 1.0e6,
+                                   "nets": {"W1": {"1": {"us": 5.0, "threads": 1}},
+                                            "W4": {"1": {"us": 300.0, "threads": 2}, "8": {"us": 3000.0, "threads": 2}}}},
+                       "numpy": {"predict_us": 20.0, "batch_rows": 10_000, "batch_rows_per_s": 0.7e6,
+                                 "nets": {"W4": {"1": {"us": 400.0, "threads": 2}, "8": {"us": 2000.0, "threads": 2}}}}},
+           "embedded": {"floor_us": 2.2, "fastest_us": 2.4},
+           "embedded_nets": {"W1": {"floor_us": 3.0, "fastest_us": 3.5}, "W4": {"floor_us": 800.0, "fastest_us": 900.0}}}
+    verdicts = {t: (m, v) for t, m, v in benchmark.target_verdicts(res)}
+    assert verdicts["W1 training ≥ 2.0x the best other"] == (
+        "1.49x vs NumPy", "not met: 2.0x NumPy is 202 GFLOP/s, above the AVX-512 peak (200)")
+    assert verdicts["W1 ≥ 70% of the AVX-512 peak"] == ("75% (2t)", "met (best other: NumPy 101%)")
+    assert verdicts["W4 training ≥ 1.1x the best other"] == ("1.33x vs Keras", "met")
+    assert verdicts["W4 ≥ 85% of the AVX-512 peak"] == ("80% (2t)", "not met (best other: Keras 60%)")
+    assert verdicts["one W2 row from Python ≤ 2 µs"] == ("2.50 µs", "not met: reading the weights alone takes 2.20 µs here")
+    assert verdicts["one W2 row from Python ≤ 1.3x the memory floor (2.20 µs)"] == ("1.14x", "met")
+    assert verdicts["one W2 row from C ≤ 1.3x the memory floor (2.20 µs)"] == ("1.09x", "met")
+    assert verdicts["one W1 row from Python ≤ 1.3x the memory floor (3.00 µs)"] == (
+        "1.67x", "not met: the call from Python adds 1.50 µs to C's")
+    assert verdicts["W4's 1-row predict at least as fast as NumPy"] == ("1.33x", "met")
+    assert verdicts["W4's 8-row predict at least as fast as NumPy"] == ("0.67x", "not met")
+    assert verdicts["10,000 rows in one predict ≥ 1.2x the best other"] == ("1.43x vs NumPy", "met")
+    assert not any("W4 row from" in t for t in verdicts)  # a 25 MB network's floor is memory's, not a target
+    table = benchmark.markdown_report({**res, "predict": {}, "embedded": None, "embedded_nets": {}, "check": {},
+                                       "machine": {"cpu": "x", "cores": 2, "memory_gb": 1, "python": "3"},
+                                       "scaling": {}, "skipped": [], "errors": [], "epochs": 1})
+    assert "| W1 training ≥ 2.0x the best other | 1.49x vs NumPy | not met: 2.0x NumPy is 202 GFLOP/s" in table
+    assert "| W1 | 150.0 (75%) | 101.0 (101%) | – |" in table

@@ -16,7 +16,8 @@ Method, and why:
 - Runner notes: PyTorch is a plain eager loop (torch.nn.Sequential, logits + CrossEntropyLoss /
   BCEWithLogitsLoss, torch.optim.SGD/Adam; torch adds Adam's eps to sqrt(v_hat) where Keras adds 1e-7 to
   sqrt(v), so each step sets torch's eps to 1e-7 / sqrt(1 - beta_2^t), the Keras update exactly). Keras 3
-  runs on whatever backend is installed (torch when present). Both Keras-shaped APIs are timed by an epoch
+  runs on whatever backend is installed (JAX when present: XLA compiles its whole step, while PyTorch is
+  measured as a runner of its own). Both Keras-shaped APIs are timed by an epoch
   callback inside one fit() call. scikit-learn's MLPClassifier runs
   one partial_fit per epoch (alpha=0, constant learning rate, epsilon=1e-7); it has one activation for all
   hidden layers, so its W2 uses relu twice (marked "≈").
@@ -41,16 +42,16 @@ import sys
 # _job_check and _merge too: the tests call them directly.
 from .measure import _job_check, best_numpy, child, run_child, spawn, wait_until_quiet
 from .programs import measure_embedded, measure_peak
-from .report import markdown_report, summary, write_results
+from .report import markdown_report, summary, target_verdicts, write_results
 from .runners import LABELS, RUNNERS, runner_available
 from .suite import _merge, run_suite
-from .workloads import DEMO, PREDICT_NET, PREDICT_NETS, SCALING_ROWS, TARGETS, TRAIN, WORKLOADS, initial_weights, \
-    keras_loss, workload_data
+from .workloads import DEMO, PEAK_TARGETS, PREDICT_NET, PREDICT_NETS, SCALING_ROWS, TARGETS, TRAIN, WORKLOADS, \
+    flops_per_sample, initial_weights, keras_loss, workload_data
 
-__all__ = ["main", "run_suite", "write_results", "markdown_report", "summary", "spawn", "run_child", "best_numpy",
-           "runner_available", "wait_until_quiet", "measure_peak", "measure_embedded", "workload_data",
-           "initial_weights", "keras_loss", "WORKLOADS", "TRAIN", "DEMO", "TARGETS", "PREDICT_NET", "PREDICT_NETS",
-           "SCALING_ROWS", "RUNNERS", "LABELS"]
+__all__ = ["main", "run_suite", "write_results", "markdown_report", "summary", "target_verdicts", "spawn",
+           "run_child", "best_numpy", "runner_available", "wait_until_quiet", "measure_peak", "measure_embedded",
+           "workload_data", "initial_weights", "keras_loss", "flops_per_sample", "WORKLOADS", "TRAIN", "DEMO",
+           "TARGETS", "PEAK_TARGETS", "PREDICT_NET", "PREDICT_NETS", "SCALING_ROWS", "RUNNERS", "LABELS"]
 
 
 def _csv(value, allowed, what):

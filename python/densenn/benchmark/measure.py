@@ -163,7 +163,7 @@ def spawn(runner, jobs, threads=None, timeout=3600):
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)
     if runner == "keras" and "KERAS_BACKEND" not in env:  # an installed backend, not whatever keras.json names
-        backend = next((b for b in ("torch", "jax", "tensorflow") if importlib.util.find_spec(b)), None)
+        backend = next((b for b in ("jax", "torch", "tensorflow") if importlib.util.find_spec(b)), None)
         if backend:
             env["KERAS_BACKEND"] = backend
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

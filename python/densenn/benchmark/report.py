@@ -6,7 +6,7 @@ import time
 
 from .plots import plots
 from .runners import LABELS, RUNNERS
-from .workloads import PREDICT_NETS, TARGETS, TRAIN, WORKLOADS, flops_per_sample
+from .workloads import PEAK_TARGETS, PREDICT_NET, PREDICT_NETS, TARGETS, TRAIN, WORKLOADS, flops_per_sample
 
 
 def _fmt(v, unit=""):
@@ -32,6 +32,88 @@ def _peak_for(res, threads, isa="AVX2"):
     return res["peak"].get(f"{isa} {threads}t")
 
 
+def _densenn_isa(res):
+    """The instruction set whose measured peak densenn's rates are held against: its loaded module's (AVX2's,
+    the lower, for the portable build)."""
+    return "AVX-512" if "x86-64-v4" in res["versions"].get("densenn", "") else "AVX2"
+
+
+def _gflops(name, x):
+    return x["samples_per_s"] * flops_per_sample(name) / 1e9
+
+
+def target_verdicts(res):
+    """Each performance target the run measured: (target, measured, verdict). A target that the measured peak or
+    memory floor puts out of reach says so, with the figure that shows it."""
+    isa = _densenn_isa(res)
+    peaks = [g for k, g in res["peak"].items() if k.startswith(isa + " ")]
+    rows = []
+    for name in TRAIN:
+        row = res["train"].get(name, {})
+        d = row.get("densenn")
+        if not d:
+            continue
+        best, value = _best_other(row, "samples_per_s")
+        if best:
+            ratio = d["samples_per_s"] / value
+            verdict = "met" if ratio >= TARGETS[name] else "not met"
+            need = _gflops(name, {"samples_per_s": TARGETS[name] * value})
+            if ratio < TARGETS[name] and peaks and need > max(peaks):
+                verdict += (f": {TARGETS[name]}x {LABELS[best]} is {need:,.0f} GFLOP/s, above the {isa} peak "
+                            f"({max(peaks):,.0f})")
+            rows.append((f"{name} training ≥ {TARGETS[name]}x the best other", f"{ratio:.2f}x vs {LABELS[best]}",
+                         verdict))
+        peak = _peak_for(res, d["threads"], isa)
+        if peak:
+            share = _gflops(name, d) / peak
+            others = {r: _gflops(name, x) / _peak_for(res, x["threads"], isa) for r, x in row.items()
+                      if r != "densenn" and not x.get("approx") and _peak_for(res, x["threads"], isa)}
+            best_share = max(others, key=others.get, default=None)
+            rows.append((f"{name} ≥ {100 * PEAK_TARGETS[name]:.0f}% of the {isa} peak",
+                         f"{100 * share:.0f}% ({d['threads']}t)",
+                         ("met" if share >= PEAK_TARGETS[name] else "not met")
+                         + (f" (best other: {LABELS[best_share]} {100 * others[best_share]:.0f}%)" if best_share
+                            else "")))
+    p = res["predict"].get("densenn")
+    e, nets_c = res.get("embedded"), res.get("embedded_nets", {})
+    if p:
+        floor = e["floor_us"] if e else None
+        rows.append((f"one {PREDICT_NET} row from Python ≤ 2 µs", f"{p['predict_us']:.2f} µs",
+                     "met" if p["predict_us"] <= 2 else "not met" + (
+                         f": reading the weights alone takes {floor:.2f} µs here" if floor and floor > 2 else "")))
+        py = {PREDICT_NET: p["predict_us"], **{n: v["1"]["us"] for n, v in p.get("nets", {}).items() if "1" in v}}
+        for name, c in ((PREDICT_NET, e), *nets_c.items()):
+            if not c or name not in py or name == "W4":
+                continue
+            for where, us in (("Python", py[name]), ("C", c["fastest_us"])):
+                met = us <= 1.3 * c["floor_us"]
+                rows.append((f"one {name} row from {where} ≤ 1.3x the memory floor ({c['floor_us']:.2f} µs)",
+                             f"{us / c['floor_us']:.2f}x", "met" if met else "not met" + (
+                                 f": the call from Python adds {us - c['fastest_us']:.2f} µs to C's"
+                                 if where == "Python" else "")))
+        numpy_nets = res["predict"].get("numpy", {}).get("nets", {})
+        for name, by_rows in p.get("nets", {}).items():
+            for n, v in by_rows.items():
+                if name == "W4" and n in numpy_nets.get(name, {}):
+                    ratio = numpy_nets[name][n]["us"] / v["us"]
+                    rows.append((f"{name}'s {n}-row predict at least as fast as NumPy", f"{ratio:.2f}x",
+                                 "met" if ratio >= 1 else "not met"))
+        best, value = _best_other(res["predict"], "batch_rows_per_s")
+        if best:
+            ratio = p["batch_rows_per_s"] / value
+            rows.append((f"{p['batch_rows']:,} rows in one predict ≥ 1.2x the best other",
+                         f"{ratio:.2f}x vs {LABELS[best]}", "met" if ratio >= 1.2 else "not met"))
+    return rows
+
+
+def _targets_table(res):
+    verdicts = target_verdicts(res)
+    if not verdicts:
+        return []
+    return ["", "Targets (each measured in this run):", "", "| target | measured | |", "|---|---:|---|",
+            *(f"| {t} | {m} | {v} |" for t, m, v in verdicts)]
+
+
 def markdown_report(res, title="densenn benchmark"):
     runners = [r for r in RUNNERS if any(r in v for v in res["train"].values()) or r in res["predict"]]
     v = res["versions"]
@@ -43,6 +125,7 @@ def markdown_report(res, title="densenn benchmark"):
              + (f"; densenn source {res['commit']}." if res.get("commit") else "."),
              "FP32 peak measured with an FMA loop (12 independent chains, best of start and end of the run): "
              + (", ".join(f"{k} {g:,.0f} GFLOP/s" for k, g in peak.items()) or "not measured") + ".",
+             *_targets_table(res),
              "", f"Training samples/s, median of {res['epochs']} epoch(s) after a warm-up, each runner in its own "
              f"process with its faster thread setting (1 or {m['cores']} threads; `(Nt)`), the best of "
              f"{res.get('rounds', 1)} round(s) in which the runners take turns. "
@@ -61,16 +144,24 @@ def markdown_report(res, title="densenn benchmark"):
         ratio = f"{row['densenn']['samples_per_s'] / value:.2f}x vs {LABELS[best]}" if best and "densenn" in row \
             else "–"
         lines.append(f"| {name}: {WORKLOADS[name][0]} | " + " | ".join(cells) + f" | {ratio} | ≥ {TARGETS[name]}x |")
-    if "W4" in res["train"]:
-        flops = flops_per_sample("W4")
-        lines += ["", "W4 arithmetic rate (6 x batch x sum(in x out) FLOPs per step / step time) against the "
-                  "measured FP32 peak for the same thread count:", "",
-                  "| runner | GFLOP/s | % of AVX2 peak | % of AVX-512 peak |", "|---|---:|---:|---:|"]
-        for r, x in res["train"]["W4"].items():
-            g = x["samples_per_s"] * flops / 1e9
-            pct = [f"{100 * g / p:.0f}%" if p else "–" for p in
-                   (_peak_for(res, x["threads"]), _peak_for(res, x["threads"], "AVX-512"))]
-            lines.append(f"| {LABELS[r]} ({x['threads']}t) | {g:,.1f} | {pct[0]} | {pct[1]} |")
+    isa = _densenn_isa(res)
+    if any("densenn" in row for row in res["train"].values()):
+        lines += ["", "Arithmetic rate: 6 x batch x sum(in x out) FLOPs per step / step time, GFLOP/s, and in brackets "
+                  f"its share of the measured FP32 {isa} peak (the instruction set of densenn's build) for the same "
+                  "thread count:", "",
+                  "| workload | " + " | ".join(LABELS[r] for r in runners) + " | densenn's target |",
+                  "|---|" + "---:|" * (len(runners) + 1)]
+        for name in TRAIN:
+            row = res["train"].get(name)
+            if not row:
+                continue
+            cells = []
+            for r in runners:
+                x = row.get(r)
+                peak_t = x and _peak_for(res, x["threads"], isa)
+                cells.append("–" if x is None else f"{_mark(x)}{_gflops(name, x):,.1f}"
+                             + (f" ({100 * _gflops(name, x) / peak_t:.0f}%)" if peak_t else ""))
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | ≥ {100 * PEAK_TARGETS[name]:.0f}% |")
     if res["predict"]:
         p = res["predict"]
         lines += ["", "Inference, network 784-64(relu)-64(tanh)-10 softmax (W2's), from Python:", "",
@@ -162,7 +253,7 @@ def _all_results(res):
 
 def summary(res):
     """A short paragraph for the README."""
-    isa = "AVX-512" if "x86-64-v4" in res["versions"].get("densenn", "") else "AVX2"  # densenn's loaded module
+    isa = _densenn_isa(res)
     peak = res["peak"].get(f"{isa} {res['machine']['cores']}t")
     parts = [f"On a {res['machine']['cores']}-core {res['machine']['cpu']}"
              + (f" (measured {isa} FP32 peak {peak:,.0f} GFLOP/s)" if peak else "")
@@ -176,7 +267,7 @@ def summary(res):
     parts.append("; ".join(ratios) + "." if ratios else "nothing (no workload measured).")
     w4 = res["train"].get("W4", {}).get("densenn")
     if w4 and peak:
-        g = w4["samples_per_s"] * flops_per_sample("W4") / 1e9
+        g = _gflops("W4", w4)
         parts.append(f"On the compute-bound W4 it reaches {g:,.0f} GFLOP/s, "
                      f"{100 * g / _peak_for(res, w4['threads'], isa):.0f}% of the {isa} peak.")
     p = res["predict"].get("densenn")

@@ -21,6 +21,8 @@ WORKLOADS[DEMO] = ("MNIST 784-100-50-10 sigmoid, Adam, batch 32 (the demo)",
                    [784, 100, 50, 10], ["sigmoid", "sigmoid"], "softmax", "categorical_crossentropy", "adam", {},
                    32, "mnist")
 TARGETS = {"W1": 2.0, "W2": 3.0, "W3": 4.0, "W4": 1.1}  # the ratios densenn aims for against the best other runner
+# densenn's arithmetic rate, as a share of the measured FP32 peak of its build's instruction set
+PEAK_TARGETS = {"W1": 0.70, "W2": 0.50, "W3": 0.30, "W4": 0.85}
 PREDICT_NET = "W2"  # 784-64-64-10 for the predict latency and throughput
 # The other networks' one-row and small-batch predicts: W1's (weights in cache) and W4's (25 MB, from memory).
 PREDICT_NETS = {"W1": (1,), "W4": (1, 8, 32)}

@@ -1,4 +1,4 @@
-"""Keras 3, on whatever backend is installed (the benchmark picks torch when present)."""
+"""Keras 3, on whatever backend is installed (the benchmark picks JAX when present)."""
 from .base import Runner, epoch_times_keras_shaped
 
 
