@@ -105,9 +105,10 @@ def test_targets_are_judged_against_the_measured_peak_and_floor():
     w1, w4 = benchmark.flops_per_sample("W1"), benchmark.flops_per_sample("W4")
     assert (w1, w4) == (6 * (784 * 100 + 100 * 50 + 50 * 10), 6 * (1024 * 2048 + 2048 * 2048 + 2048 * 10))
     res = {"versions": {"densenn": "0.1.0 (x86-64-v4, 2 OpenMP threads)"},
-           "peak": {"AVX2 2t": 150.0, "AVX-512 1t": 100.0, "AVX-512 2t": 200.0},
+           "peak": {"AVX2 2t": 150.0, "AVX-512 1t": 100.0, "AVX-512 2t": 200.0}, "machine": {"cores": 2},
            "train": {"W1": {"densenn": {"samples_per_s": 150e9 / w1, "threads": 2},  # 150 GFLOP/s: 75%
                             "numpy": {"samples_per_s": 101e9 / w1, "threads": 1}},  # 2x would be 202 > 200
+                     "W2": {"densenn": {"samples_per_s": 90e9 / benchmark.flops_per_sample("W2"), "threads": 1}},
                      "W4": {"densenn": {"samples_per_s": 160e9 / w4, "threads": 2},  # 80%
                             "keras": {"samples_per_s": 120e9 / w4, "threads": 2}}},
            "predict": {"densenn": {"predict_us": 2.5, "batch_rows": 10_000, "batch_rows_per_s": 1.0e6,
@@ -120,7 +121,8 @@ def test_targets_are_judged_against_the_measured_peak_and_floor():
     verdicts = {t: (m, v) for t, m, v in benchmark.target_verdicts(res)}
     assert verdicts["W1 training ≥ 2.0x the best other"] == (
         "1.49x vs NumPy", "not met: 2.0x NumPy is 202 GFLOP/s, above the AVX-512 peak (200)")
-    assert verdicts["W1 ≥ 70% of the AVX-512 peak"] == ("75% (2t)", "met (best other: NumPy 101%)")
+    assert verdicts["W1 ≥ 70% of the AVX-512 peak"] == ("75% (2t)", "met (best other: NumPy 50%)")
+    assert verdicts["W2 ≥ 50% of the AVX-512 peak"] == ("45% (1t)", "not met")  # a share of both cores' peak
     assert verdicts["W4 training ≥ 1.1x the best other"] == ("1.33x vs Keras", "met")
     assert verdicts["W4 ≥ 85% of the AVX-512 peak"] == ("80% (2t)", "not met (best other: Keras 60%)")
     assert verdicts["one W2 row from Python ≤ 2 µs"] == ("2.50 µs", "not met: reading the weights alone takes 2.20 µs here")
@@ -136,4 +138,4 @@ def test_targets_are_judged_against_the_measured_peak_and_floor():
                                        "machine": {"cpu": "x", "cores": 2, "memory_gb": 1, "python": "3"},
                                        "scaling": {}, "skipped": [], "errors": [], "epochs": 1})
     assert "| W1 training ≥ 2.0x the best other | 1.49x vs NumPy | not met: 2.0x NumPy is 202 GFLOP/s" in table
-    assert "| W1 | 150.0 (75%) | 101.0 (101%) | – |" in table
+    assert "| W1 | 150.0 (75%) | 101.0 (50%) | – |" in table
