@@ -206,8 +206,10 @@ void Sequential<T>::predict(const T* x, long rows, T* out) const {
   long widths = 0;
   for (const auto& layer : layers_) widths += layer->output_dim();
   const long pooled_rows = std::max(256L, (1L << 18) / std::max(widths, 1L));
-  const long pass_rows = std::min(rows, pooled_rows);
-  const long passes = (rows + pass_rows - 1) / pass_rows;
+  const long passes = (rows + pooled_rows - 1) / pooled_rows;
+  // Passes of equal size, so that threads sharing them finish together (10k rows of 784-64-64-10 made five
+  // full passes and one of 500 rows, which left one of two threads a pass behind).
+  const long pass_rows = (rows + passes - 1) / passes;
   // Several passes run in parallel, each on its own workspace, when there is work enough for threads. The
   // passes do not depend on the thread count: a row's numbers depend on where it falls in its pass (Eigen
   // treats the columns left over from its 4-wide blocks apart), and predictions must not change with threads.

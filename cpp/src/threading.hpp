@@ -28,11 +28,12 @@ inline int threads_for(double work) {
 
 // A training step of a small network (no product reaching kParallelWork) runs
 // its batch as blocks of rows, one per thread (Sequential's shards): one team
-// per step instead of one per product. Measured on 2 cores: W1 (784-100-50-10,
-// 128 rows, 32M multiply-adds a step) 1.44x; 784-64-64-10 at 128 rows (21M)
-// 1.05-1.3x; at 32 rows (5M), or W1 at 32 rows (8M), no gain: the optimizer
-// step and the two barriers are not shared.
-constexpr double kShardWork = double(1 << 24);
+// per step instead of one per product. Measured on 2 quiet cores (Zen 4): W1
+// (784-100-50-10, 128 rows, 32M multiply-adds a step) 1.44x; 784-64-64-10 at 32
+// rows (5M) 1.15-1.3x, W1's network at 32 rows (8M) 1.25x; 713-20-10-1 at 16
+// rows (0.7M, one block of 16 rows) no gain. With the second core busy with
+// another process a split step waits for it (0.6x): set OMP_NUM_THREADS=1.
+constexpr double kShardWork = double(1 << 22);
 constexpr long kMinShardRows = 16;
 
 inline int shards_for(long rows, double work) {
