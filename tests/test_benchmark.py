@@ -124,8 +124,13 @@ def test_targets_are_judged_against_the_measured_peak_and_floor():
     assert verdicts["W1 ≥ 70% of the AVX-512 peak"] == ("75% (2t)", "met (best other: NumPy 50%)")
     assert verdicts["W2 ≥ 50% of the AVX-512 peak"] == ("45% (1t)", "not met")  # a share of both cores' peak
     assert verdicts["W4 training ≥ 1.1x the best other"] == ("1.33x vs Keras", "met")
+    res["train"]["W4"]["keras"]["samples_per_s"] = 150e9 / w4  # 1.1x Keras would be 165 GFLOP/s
+    assert dict((t, v) for t, _, v in benchmark.target_verdicts(res))["W4 training ≥ 1.1x the best other"] == \
+        "not met: 1.1x Keras is 165 GFLOP/s, 82% of the AVX-512 peak"
+    res["train"]["W4"]["keras"]["samples_per_s"] = 120e9 / w4
     assert verdicts["W4 ≥ 85% of the AVX-512 peak"] == ("80% (2t)", "not met (best other: Keras 60%)")
-    assert verdicts["one W2 row from Python ≤ 2 µs"] == ("2.50 µs", "not met: reading the weights alone takes 2.20 µs here")
+    assert verdicts["one W2 row from Python ≤ 2 µs"] == (
+        "2.50 µs", "not met: reading the weights alone takes 2.20 µs here, and the call from Python adds 0.10 µs to C's")
     assert verdicts["one W2 row from Python ≤ 1.3x the memory floor (2.20 µs)"] == ("1.14x", "met")
     assert verdicts["one W2 row from C ≤ 1.3x the memory floor (2.20 µs)"] == ("1.09x", "met")
     assert verdicts["one W1 row from Python ≤ 1.3x the memory floor (3.00 µs)"] == (
