@@ -32,8 +32,9 @@ Method, and why:
 
 Where things are: workloads.py (the networks, data, initial weights, the shared loss formula), runners/ (one
 module per framework), measure.py (the child processes and what they measure), programs.py (the compiled
-timing programs), suite.py (the whole run), report.py (markdown, JSON, the README paragraph), plots.py
-(matplotlib), reference.py (the NumPy implementation: the NumPy runner, and the tests' independent oracle).
+timing programs), suite.py (the whole run), report.py (markdown with a verdict on each target, JSON, the
+README paragraph), plots.py (matplotlib), reference.py (the NumPy implementation: the NumPy runner, and the
+tests' independent oracle).
 """
 import argparse
 import json
