@@ -12,6 +12,7 @@ the worst case seen), while asserting that training moved the weights by far mor
 skipped / repeated batch cannot hide below the tolerance.  Epoch losses agree to ~1e-7
 relative (we ask rtol 1e-5), and so do predictions from equal weights.
 """
+import json
 import os
 import platform
 import subprocess
@@ -331,6 +332,56 @@ def test_predict_and_evaluate_match_reference(name, mnist, banknote):
         else:
             correct = p.argmax(axis=1) == np.asarray(y_ref).ravel()
         assert result[1] == pytest.approx(correct.mean(), abs=1e-12)
+
+
+# A few-row predict of each width through one Dense layer, in float32 and float64, on the build named: its error
+# against a float64 NumPy product, relative to sum |x| |w| (the scale of the rounding), for every case.
+_FEW_ROW_WIDTHS = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import densenn
+    from densenn import Input, Sequential, layers
+    rng = np.random.default_rng(0)
+    cases = [(k, n) for k in (1, 3, 9, 130) for n in range(1, 137)]
+    cases += [(785, n) for n in (1, 4, 7, 8, 12, 16, 20, 24, 31, 32, 36, 48, 64, 100, 127, 128, 129)]
+    worst = {}
+    for dtype in ("float32", "float64"):
+        densenn.config.set_floatx(dtype)
+        for k, n in cases:
+            model = Sequential([Input(shape=(k,)), layers.Dense(n)])
+            w, b = rng.standard_normal((k, n)), rng.standard_normal(n)
+            model.set_weights([w.astype(dtype), b.astype(dtype)])
+            w, b = model.get_weights()
+            for rows in (1, 2, 3, 4):
+                x = rng.standard_normal((rows, k)).astype(dtype)
+                got = model.predict_on_batch(x).astype(np.float64)
+                want = x.astype(np.float64) @ w.astype(np.float64) + b
+                scale = np.abs(x).astype(np.float64) @ np.abs(w).astype(np.float64) + np.abs(b)
+                err = float((np.abs(got - want) / scale).max())
+                key = f"{dtype} k={k} n={n} rows={rows}"
+                worst[key] = err
+    print(densenn.build_info()["isa"])
+    print(json.dumps(worst))
+""")
+
+
+@pytest.mark.parametrize("isa", ["baseline"] + [
+    pytest.param(isa, marks=pytest.mark.skipif(not build_runs_here(isa), reason=f"no {isa} build or CPU here"))
+    for isa in ("x86-64-v3", "x86-64-v4")])
+def test_few_row_predicts_of_every_width_match_numpy(isa):
+    # Products of 1-4 rows take their own kernels (panels of registers for widths up to 128 float32 units, strips
+    # beyond), whose panels, half packets and single columns split each width differently on each build.
+    out = subprocess.run([sys.executable, "-c", _FEW_ROW_WIDTHS], capture_output=True, text=True,
+                         env={**os.environ, "DENSENN_ISA": isa}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    loaded, errors = out.stdout.splitlines()
+    assert loaded == {"baseline": "x86-64"}.get(isa, isa)  # the build really loaded
+    errors = json.loads(errors)
+    assert len(errors) == 2 * 4 * (4 * 136 + 17)
+    eps = {"float32": np.finfo(np.float32).eps, "float64": np.finfo(np.float64).eps}
+    # a sum of k products rounds by at most ~k eps of sum |x| |w|; the kernels' chains keep it far below that
+    bad = {key: e for key, e in errors.items() if e > 8 * eps[key.split()[0]] * max(8, int(key.split()[1][2:]) ** 0.5)}
+    assert not bad, bad
 
 
 def test_evaluate_with_sample_weights(banknote):

@@ -219,40 +219,66 @@ long few_rows_columns(const T* x, int g_n, const T* b, long ldb, T* c, long from
   return j;
 }
 
-// The same for a narrow c (n <= kNarrowPackets packets: 128 float32 units with AVX-512, 32 with AVX2), whose few
-// columns give too few independent chains to keep the FMA units busy: each value is summed in registers over
-// the whole depth as two chains, of the even and of the odd rows of b, added at the end. Which columns take
-// which packet size depends only on n, so this too is one fixed order per value.
-constexpr long kNarrowPackets = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS / 4;  // two accumulators each, and loads
+// The same for a narrow c (at most kNarrowBytes of a row: 128 float32 units), whose few columns give strips
+// too few independent chains to keep the FMA units busy: each value is summed in registers over the whole depth.
+// The columns go in panels of up to kPanelPackets packets, each value as `chains` interleaved chains over b's
+// rows, added at the end, so that a panel keeps up to half the registers as accumulators (FMA latency x
+// throughput needs about 8); a panel of fewer packets runs more chains. Which columns take which panel depends
+// only on n, so this too is one fixed order per value.
+constexpr long kNarrowBytes = 512;
+constexpr int kPanelPackets = 8;
+constexpr int kAccumulators = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS / 2;
 
 template <class T>
 constexpr long narrow_columns() {
-  return kNarrowPackets * long(Eigen::internal::packet_traits<T>::size);
+  return kNarrowBytes / long(sizeof(T));
+}
+
+constexpr int narrow_chains(int packets) {
+  int chains = 1;
+  while (chains < 8 && 2 * chains * packets <= kAccumulators) chains *= 2;
+  return chains;
 }
 
 template <class Packet, int N, class T>
 void narrow_panel(const T* x, const T* b, long ldb, T* c, long k, bool accumulate) {
   namespace ei = Eigen::internal;
   constexpr long P = ei::unpacket_traits<Packet>::size;
-  Packet even[N], odd[N];
-  for (int p = 0; p < N; ++p) even[p] = odd[p] = ei::pset1<Packet>(T(0));
+  constexpr int C = narrow_chains(N);
+  Packet acc[C][N];
+  for (int h = 0; h < C; ++h)
+    for (int p = 0; p < N; ++p) acc[h][p] = ei::pset1<Packet>(T(0));
   long kk = 0;
-  for (; kk + 2 <= k; kk += 2) {
-    const Packet x0 = ei::pset1<Packet>(x[kk]), x1 = ei::pset1<Packet>(x[kk + 1]);
-    const T *b0 = b + kk * ldb, *b1 = b0 + ldb;
-    for (int p = 0; p < N; ++p) {
-      even[p] = ei::pmadd(x0, ei::ploadu<Packet>(b0 + p * P), even[p]);
-      odd[p] = ei::pmadd(x1, ei::ploadu<Packet>(b1 + p * P), odd[p]);
+  for (; kk + C <= k; kk += C)
+    for (int h = 0; h < C; ++h) {
+      const Packet xh = ei::pset1<Packet>(x[kk + h]);
+      const T* bh = b + (kk + h) * ldb;
+      for (int p = 0; p < N; ++p) acc[h][p] = ei::pmadd(xh, ei::ploadu<Packet>(bh + p * P), acc[h][p]);
     }
+  for (int h = 0; h + 1 < C; ++h)  // the last k % C rows continue the first chains (fixed indices: registers)
+    if (kk + h < k) {
+      const Packet xh = ei::pset1<Packet>(x[kk + h]);
+      const T* bh = b + (kk + h) * ldb;
+      for (int p = 0; p < N; ++p) acc[h][p] = ei::pmadd(xh, ei::ploadu<Packet>(bh + p * P), acc[h][p]);
+    }
+  for (int w = 1; w < C; w *= 2)
+    for (int h = 0; h + w < C; h += 2 * w)
+      for (int p = 0; p < N; ++p) acc[h][p] = ei::padd(acc[h][p], acc[h + w][p]);
+  for (int p = 0; p < N; ++p)
+    ei::pstoreu(c + p * P, accumulate ? ei::padd(ei::ploadu<Packet>(c + p * P), acc[0][p]) : acc[0][p]);
+}
+
+// One panel of `packets` (at most N) packets; returns the columns it did.
+template <class Packet, int N, class T>
+long narrow_partial_panel(long packets, const T* x, const T* b, long ldb, T* c, long k, bool accumulate) {
+  if constexpr (N > 0) {
+    if (packets == N) {
+      narrow_panel<Packet, N>(x, b, ldb, c, k, accumulate);
+      return N * Eigen::internal::unpacket_traits<Packet>::size;
+    }
+    return narrow_partial_panel<Packet, N - 1>(packets, x, b, ldb, c, k, accumulate);
   }
-  if (kk < k) {
-    const Packet x0 = ei::pset1<Packet>(x[kk]);
-    for (int p = 0; p < N; ++p) even[p] = ei::pmadd(x0, ei::ploadu<Packet>(b + kk * ldb + p * P), even[p]);
-  }
-  for (int p = 0; p < N; ++p) {
-    const Packet sum = ei::padd(even[p], odd[p]);
-    ei::pstoreu(c + p * P, accumulate ? ei::padd(ei::ploadu<Packet>(c + p * P), sum) : sum);
-  }
+  return 0;
 }
 
 template <class T>
@@ -264,18 +290,9 @@ void narrow_row(const T* x, const T* b, long ldb, T* c, long k, long n, bool acc
   constexpr long P = ei::unpacket_traits<Packet>::size, PH = ei::unpacket_traits<Half>::size,
                  PQ = ei::unpacket_traits<Quarter>::size;
   long j = 0;
-  static_assert(kNarrowPackets <= 8, "narrow_row's cases");
-  switch (n / P) {
-    case 8: narrow_panel<Packet, 8>(x, b, ldb, c, k, accumulate); j = 8 * P; break;
-    case 7: narrow_panel<Packet, 7>(x, b, ldb, c, k, accumulate); j = 7 * P; break;
-    case 6: narrow_panel<Packet, 6>(x, b, ldb, c, k, accumulate); j = 6 * P; break;
-    case 5: narrow_panel<Packet, 5>(x, b, ldb, c, k, accumulate); j = 5 * P; break;
-    case 4: narrow_panel<Packet, 4>(x, b, ldb, c, k, accumulate); j = 4 * P; break;
-    case 3: narrow_panel<Packet, 3>(x, b, ldb, c, k, accumulate); j = 3 * P; break;
-    case 2: narrow_panel<Packet, 2>(x, b, ldb, c, k, accumulate); j = 2 * P; break;
-    case 1: narrow_panel<Packet, 1>(x, b, ldb, c, k, accumulate); j = P; break;
-    default: break;
-  }
+  for (; j + kPanelPackets * P <= n; j += kPanelPackets * P)
+    narrow_panel<Packet, kPanelPackets>(x, b + j, ldb, c + j, k, accumulate);
+  j += narrow_partial_panel<Packet, kPanelPackets - 1>((n - j) / P, x, b + j, ldb, c + j, k, accumulate);
   if (PH < P && j + PH <= n) {
     narrow_panel<Half, 1>(x, b + j, ldb, c + j, k, accumulate);
     j += PH;
