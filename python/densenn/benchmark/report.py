@@ -106,6 +106,11 @@ def target_verdicts(res):
     return rows
 
 
+def _cells(row, runners, text):
+    """A table row's cells: text(measurement) for each runner, marked, or – where it has none."""
+    return ["–" if row.get(r) is None else f"{_mark(row[r])}{text(row[r])}" for r in runners]
+
+
 def _targets_table(res):
     verdicts = target_verdicts(res)
     if not verdicts:
@@ -136,10 +141,7 @@ def markdown_report(res, title="densenn benchmark"):
         row = res["train"].get(name)
         if not row:
             continue
-        cells = []
-        for r in runners:
-            x = row.get(r)
-            cells.append("–" if x is None else f"{_mark(x)}{_fmt(x['samples_per_s'])} ({x['threads']}t)")
+        cells = _cells(row, runners, lambda x: f"{_fmt(x['samples_per_s'])} ({x['threads']}t)")
         best, value = _best_other(row, "samples_per_s")
         ratio = f"{row['densenn']['samples_per_s'] / value:.2f}x vs {LABELS[best]}" if best and "densenn" in row \
             else "–"
@@ -155,11 +157,8 @@ def markdown_report(res, title="densenn benchmark"):
             row = res["train"].get(name)
             if not row:
                 continue
-            cells = []
-            for r in runners:
-                x = row.get(r)
-                cells.append("–" if x is None else f"{_mark(x)}{_gflops(name, x):,.1f}"
-                             + (f" ({100 * _gflops(name, x) / peak:.0f}%)" if peak else ""))
+            cells = _cells(row, runners, lambda x: f"{_gflops(name, x):,.1f}"
+                           + (f" ({100 * _gflops(name, x) / peak:.0f}%)" if peak else ""))
             lines.append(f"| {name} | " + " | ".join(cells) + f" | ≥ {100 * PEAK_TARGETS[name]:.0f}% |")
     if res["predict"]:
         p = res["predict"]
