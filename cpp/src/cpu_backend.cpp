@@ -248,19 +248,16 @@ void narrow_panel(const T* x, const T* b, long ldb, T* c, long k, bool accumulat
   Packet acc[C][N];
   for (int h = 0; h < C; ++h)
     for (int p = 0; p < N; ++p) acc[h][p] = ei::pset1<Packet>(T(0));
+  auto add_row = [&](int h, long row) {  // row `row` of b into chain h
+    const Packet xh = ei::pset1<Packet>(x[row]);
+    const T* bh = b + row * ldb;
+    for (int p = 0; p < N; ++p) acc[h][p] = ei::pmadd(xh, ei::ploadu<Packet>(bh + p * P), acc[h][p]);
+  };
   long kk = 0;
   for (; kk + C <= k; kk += C)
-    for (int h = 0; h < C; ++h) {
-      const Packet xh = ei::pset1<Packet>(x[kk + h]);
-      const T* bh = b + (kk + h) * ldb;
-      for (int p = 0; p < N; ++p) acc[h][p] = ei::pmadd(xh, ei::ploadu<Packet>(bh + p * P), acc[h][p]);
-    }
+    for (int h = 0; h < C; ++h) add_row(h, kk + h);
   for (int h = 0; h + 1 < C; ++h)  // the last k % C rows continue the first chains (fixed indices: registers)
-    if (kk + h < k) {
-      const Packet xh = ei::pset1<Packet>(x[kk + h]);
-      const T* bh = b + (kk + h) * ldb;
-      for (int p = 0; p < N; ++p) acc[h][p] = ei::pmadd(xh, ei::ploadu<Packet>(bh + p * P), acc[h][p]);
-    }
+    if (kk + h < k) add_row(h, kk + h);
   for (int w = 1; w < C; w *= 2)
     for (int h = 0; h + w < C; h += 2 * w)
       for (int p = 0; p < N; ++p) acc[h][p] = ei::padd(acc[h][p], acc[h + w][p]);
