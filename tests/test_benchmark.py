@@ -3,6 +3,10 @@ claim holds: from the same initial weights, one unshuffled epoch gives the same 
 No timing assertions: speed is what the suite reports, not what the tests check."""
 import importlib.util
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -74,6 +78,27 @@ def test_cli_options_are_checked():
     with pytest.raises(SystemExit):
         benchmark.main(["--rounds", "0"])
     assert importlib.util.find_spec("densenn.cli") is not None
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_a_run_held_to_some_cpus_counts_and_watches_only_those():
+    """Under taskset or a cpuset the benchmark's "all cores" are the CPUs it may use, and a neighbour busy on
+    another CPU does not make it wait."""
+    first, second = sorted(os.sched_getaffinity(0))[:2]
+    probe = ("import json, os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); "
+             "from densenn.benchmark.measure import usable_cpus, wait_until_quiet; "
+             "print(json.dumps([usable_cpus(), wait_until_quiet(0.01, busy_limit=0)]))")
+    spinner = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{second}}})\nwhile True: pass"])
+    try:
+        time.sleep(0.5)
+        seen = {cpu: json.loads(subprocess.run([sys.executable, "-c", probe, str(cpu)], capture_output=True,
+                                               text=True, timeout=120, check=True).stdout) for cpu in (first, second)}
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert seen[first][0] == [first] and seen[second][0] == [second]
+    assert seen[second][1] > 0.8  # the spinner's CPU is busy
+    assert seen[first][1] < seen[second][1] - 0.3  # and it does not count on the other
 
 
 def test_rounds_keep_each_runners_best_measurement():

@@ -126,14 +126,25 @@ def child(runner, jobs):
 
 # ----------------------------------------------------------------------------- the parent
 
+def usable_cpus():
+    """The CPUs this process may run on: a taskset, cgroup cpuset or batch job's share, which os.cpu_count()
+    ignores. The benchmark's "all cores" and its quiet check mean these."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this OS
+        return list(range(os.cpu_count() or 1))
+
+
 def _cpu_busy_s():
-    """Seconds of CPU time the whole machine has been busy (all processes), from /proc/stat."""
+    """Seconds of CPU time the usable CPUs have been busy (all processes on them), from /proc/stat."""
+    names = {f"cpu{c}" for c in usable_cpus()}
     try:
         with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]
+            lines = [line.split() for line in f if line.startswith("cpu")]
     except OSError:
         return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    ticks = [sum(int(v) for v in line[1:9]) - int(line[4]) - int(line[5]) for line in lines if line[0] in names]
+    return sum(ticks) / os.sysconf("SC_CLK_TCK") if ticks else None
 
 
 def wait_until_quiet(max_wait_s, log=print, busy_limit=0.1):
@@ -145,7 +156,7 @@ def wait_until_quiet(max_wait_s, log=print, busy_limit=0.1):
         if start is None:
             return None
         time.sleep(0.5)
-        busy = (_cpu_busy_s() - start) / (0.5 * (os.cpu_count() or 1))
+        busy = (_cpu_busy_s() - start) / (0.5 * len(usable_cpus()))
         if busy < busy_limit or time.monotonic() > deadline:
             return busy
         if not told:
@@ -176,7 +187,7 @@ def spawn(runner, jobs, threads=None, timeout=3600):
     if busy0 is not None:
         used1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         own = used1.ru_utime - used0.ru_utime + used1.ru_stime - used0.ru_stime
-        wall = (time.perf_counter() - t0) * (os.cpu_count() or 1)
+        wall = (time.perf_counter() - t0) * len(usable_cpus())
         out["background"] = max(0.0, (_cpu_busy_s() - busy0 - own) / wall)
     return out
 
@@ -191,9 +202,9 @@ def run_child(runner, task, workload="W1", epochs=5, threads=None):
 
 
 def best_numpy(task, workload="W1", epochs=5):
-    """NumPy's best of 1 thread and all cores (small products often run slower threaded)."""
+    """NumPy's best of 1 thread and all usable cores (small products often run slower threaded)."""
     results = []
-    for threads in sorted({1, os.cpu_count() or 1}):
+    for threads in sorted({1, len(usable_cpus())}):
         r = run_child("numpy", task, workload, epochs, threads)
         r["threads"] = threads
         results.append(r)

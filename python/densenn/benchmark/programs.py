@@ -6,6 +6,7 @@ import platform
 import subprocess
 import tempfile
 
+from .measure import usable_cpus
 from .workloads import PREDICT_NET, WORKLOADS
 
 
@@ -37,7 +38,7 @@ def measure_peak(quick=False, log=print):
         exe = _program("peak", "peak_flops", march, log)
         if exe is None:
             continue
-        for threads in sorted({1, os.cpu_count() or 1}):
+        for threads in sorted({1, len(usable_cpus())}):
             env = dict(os.environ, OMP_NUM_THREADS=str(threads))
             out = subprocess.run([exe, str(5_000_000 if quick else 150_000_000)], env=env,
                                  capture_output=True, text=True)

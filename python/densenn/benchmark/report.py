@@ -119,13 +119,19 @@ def _targets_table(res):
             *(f"| {t} | {m} | {v} |" for t, m, v in verdicts)]
 
 
+def _cores(machine):
+    """"2 cores", or "2 of its 16 cores" when the run was held to some of them (taskset, a cpuset)."""
+    total = machine.get("machine_cores") or machine["cores"]
+    return f"{machine['cores']} cores" if total == machine["cores"] else f"{machine['cores']} of its {total} cores"
+
+
 def markdown_report(res, title="densenn benchmark"):
     runners = [r for r in RUNNERS if any(r in v for v in res["train"].values()) or r in res["predict"]]
     v = res["versions"]
     m = res["machine"]
     peak = res["peak"]
     lines = [f"# {title}", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB; Python {m['python']}. "
+             f"Machine: {m['cpu']}, {_cores(m)}, {m['memory_gb']} GiB; Python {m['python']}. "
              f"Versions: {'; '.join(f'{k} {x}' for k, x in v.items())}"
              + (f"; densenn source {res['commit']}." if res.get("commit") else "."),
              "FP32 peak measured with an FMA loop (12 independent chains, best of start and end of the run): "
@@ -253,7 +259,7 @@ def summary(res):
     """A short paragraph for the README."""
     isa = _densenn_isa(res)
     peak = _machine_peak(res, isa)
-    parts = [f"On a {res['machine']['cores']}-core {res['machine']['cpu']}"
+    parts = [f"On {_cores(res['machine'])} of {res['machine']['cpu']}"
              + (f" (measured {isa} FP32 peak {peak:,.0f} GFLOP/s)" if peak else "")
              + ", densenn trains (against the fastest other runner)"]
     ratios = []

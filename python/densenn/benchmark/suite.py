@@ -5,7 +5,7 @@ import platform
 import subprocess
 import time
 
-from .measure import spawn, wait_until_quiet
+from .measure import spawn, usable_cpus, wait_until_quiet
 from .programs import measure_embedded, measure_peak
 from .runners import RUNNERS, runner_available
 from .workloads import PREDICT_NETS, SCALING_ROWS, TRAIN
@@ -76,8 +76,10 @@ def run_suite(workloads=TRAIN + ("predict", "scaling"), runners=RUNNERS, epochs=
     cap = 1024 if quick else None  # quick: a smoke run on small slices
     epochs = 1 if quick else epochs
     rounds = 1 if quick else max(1, rounds)
-    thread_options = [None] if quick else sorted({1, os.cpu_count() or 1})
-    res = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+    cores = len(usable_cpus())
+    thread_options = [None] if quick else sorted({1, cores})
+    res = {"machine": {"cpu": _cpu_name(), "cores": cores, "machine_cores": os.cpu_count(),
+                       "python": platform.python_version(),
                        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
            "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
            "epochs": epochs, "rounds": rounds, "quick": quick, "versions": {}, "train": {}, "check": {}, "predict": {},
@@ -110,7 +112,7 @@ def run_suite(workloads=TRAIN + ("predict", "scaling"), runners=RUNNERS, epochs=
             return [{"error": error[-300:]}] * len(jobs)
         res["versions"].update(out["versions"])
         for result in out["results"]:
-            result["threads"] = threads or int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
+            result["threads"] = threads or int(os.environ.get("OMP_NUM_THREADS", cores))
             result["background"] = out.get("background")
         return out["results"]
 
