@@ -49,11 +49,15 @@ def measure_peak(quick=False, log=print):
 
 def measure_embedded(quick=False, log=print, workload=PREDICT_NET):
     """One-row predict latency through libdensenn's C ABI (the workload's network, random weights), with the
-    fastest runtime this CPU runs and with the portable one, and the memory floor: the time to read as many
-    floats as the model has weights from a cache-resident buffer ({} where the program cannot run here)."""
+    fastest runtime this CPU runs (or the one DENSENN_ISA forces, as for the Python module) and with the portable
+    one, and the memory floor: the time to read as many floats as the model has weights from a cache-resident
+    buffer, with that runtime's instruction set ({} where the program cannot run here)."""
     from .. import Input, Sequential, layers
     from .._core import _baseline
-    march = "x86-64-v4" if _baseline.cpu_supports("x86-64-v4") else "x86-64-v3"
+    runtime = os.environ.get("DENSENN_ISA", "auto").strip().lower()
+    fastest = {"auto": next((isa for isa in ("x86-64-v4", "x86-64-v3") if _baseline.cpu_supports(isa)), "x86-64"),
+               "baseline": "x86-64"}.get(runtime, runtime)
+    march = "x86-64-v4" if fastest == "x86-64-v4" else "x86-64-v3"  # the floor's loads (programs: v3 and v4)
     exe = _program("embedded", "predict_latency", march, log)
     if exe is None:
         return {}
@@ -63,7 +67,7 @@ def measure_embedded(quick=False, log=print, workload=PREDICT_NET):
     result = {"weights": model.count_params(), "floor_isa": march}
     with tempfile.TemporaryDirectory() as tmp:
         model.save(os.path.join(tmp, "m.dnn"))
-        for label, isa in (("fastest", "auto"), ("portable", "baseline")):
+        for label, isa in (("fastest", runtime), ("portable", "baseline")):
             calls = max(20, round((1e8 if quick else 1.1e9) / result["weights"]))  # ~1e9 weights read in all
             run = subprocess.run([exe, os.path.join(tmp, "m.dnn"), str(calls),
                                   str(result["weights"])], env=dict(os.environ, DENSENN_ISA=isa, OMP_NUM_THREADS="1"),
@@ -74,5 +78,5 @@ def measure_embedded(quick=False, log=print, workload=PREDICT_NET):
             predict_us, floor_us, _ = run.stdout.split()
             result[f"{label}_us"] = float(predict_us)
             result["floor_us"] = min(float(floor_us), result.get("floor_us", float("inf")))
-    result["fastest_isa"] = next((isa for isa in ("x86-64-v4", "x86-64-v3") if _baseline.cpu_supports(isa)), "x86-64")
+    result["fastest_isa"] = fastest
     return result

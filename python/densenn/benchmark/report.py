@@ -259,7 +259,7 @@ def summary(res):
     """A short paragraph for the README."""
     isa = _densenn_isa(res)
     peak = _machine_peak(res, isa)
-    parts = [f"On {_cores(res['machine'])} of {res['machine']['cpu']}"
+    parts = [f"On {res['machine']['cpu']}, {_cores(res['machine'])}"
              + (f" (measured {isa} FP32 peak {peak:,.0f} GFLOP/s)" if peak else "")
              + ", densenn trains (against the fastest other runner)"]
     ratios = []
