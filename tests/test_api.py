@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from densenn._core import build_runs_here
-from densenn import Input, Sequential, callbacks, layers, losses, metrics, optimizers, utils
+from densenn import Input, Sequential, callbacks, layers, losses, metrics, models, optimizers, utils
 from densenn.layers import Activation, Dense, InputLayer
 from support import using_floatx
 
@@ -347,6 +347,25 @@ def test_lean_predict_path_gives_the_full_paths_numbers(floatx):
         model(np.full((1, 4), np.inf, floatx))
     with pytest.raises(ValueError, match=r"^x: the model expects 4 features"):
         model.predict_on_batch(x[:2, :3])
+
+
+def test_lean_predict_path_follows_the_model_it_belongs_to():
+    model = Sequential([Input(shape=(4,)), Dense(8, activation="tanh"), Dense(3)])
+    x = X[:2].astype(np.float32)
+    assert model(x).shape == (2, 3)
+    model.add(Dense(5, activation="softmax"))  # a rebuilt core: the lean path must not answer for the old one
+    for out in (model(x), model.predict_on_batch(x)):
+        assert out.shape == (2, 5)
+        np.testing.assert_array_equal(out, model._core.predict(x))
+    model.pop()
+    np.testing.assert_array_equal(model(x), model._core.predict(x))
+    assert model(x).shape == (2, 3)
+    inputs = Input(shape=(4,))  # a functional model of two outputs answers with both, as Keras does
+    hidden = Dense(8, activation="relu")(inputs)
+    two = models.Model(inputs, [hidden, Dense(3)(hidden)])
+    outs = two(x)
+    assert isinstance(outs, list) and [o.shape for o in outs] == [(2, 8), (2, 3)]
+    np.testing.assert_array_equal(outs[1], two.predict_on_batch(x)[1])
 
 
 def test_lean_predict_path_respects_multi_dimensional_inputs():

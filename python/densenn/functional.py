@@ -226,8 +226,8 @@ class Functional(Sequential):
                              f"which has one output; this model has {len(self._outputs)}.")
 
     # ------------------------------------------------------------------ several outputs
-    def _predict_ready(self, x, max_rows):
-        return None if len(self._outputs) > 1 else super()._predict_ready(x, max_rows)
+    def _predicts_lean(self):
+        return len(self._outputs) == 1 and super()._predicts_lean()
 
     def _forward(self, x):
         if len(self._outputs) == 1:

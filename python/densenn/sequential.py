@@ -120,6 +120,7 @@ class Sequential(Trainer):
         self._input_layer = None  # the InputLayer given, or made when the symbolic tensors are first asked for
         self._symbolic = None  # (the chain they were made for, [input tensor, each layer's output tensor])
         self._core = None
+        self._lean_predict = None  # the core's predict_ready while the model's small predicts may take it
         self._core_layers = []  # the layers the current core was built for
         self._carried = {}  # id(layer): the weights a layer called on arrays brings, written at the next build
         if layers is not None and not isinstance(layers, (list, tuple)):
@@ -309,6 +310,7 @@ class Sequential(Trainer):
                                  f"shapes {[w.shape for w in carried]}, this model's input to it needs "
                                  f"{[shape for _, _, shape in slices]}.")
         self._core = core
+        self._lean_predict = core.predict_ready if self._predicts_lean() else None
         self._core_layers = list(self._layers)
         self._dtype = np.float64 if config.floatx() == "float64" else np.float32
         for layer, slices in zip(self._layers, slices_by_layer):
