@@ -120,7 +120,7 @@ def _targets_table(res):
 
 
 def _cores(machine):
-    """"2 cores", or "2 of its 16 cores" when the run was held to some of them (taskset, a cpuset)."""
+    """The cores a run used: '2 cores', or '2 of its 16 cores' when it was held to some (taskset, a cpuset)."""
     total = machine.get("machine_cores") or machine["cores"]
     return f"{machine['cores']} cores" if total == machine["cores"] else f"{machine['cores']} of its {total} cores"
 
