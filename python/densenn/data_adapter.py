@@ -256,6 +256,8 @@ def is_py_dataset(x):
 def is_stream(x):
     """Whether fit/evaluate/predict read x batch by batch: a PyDataset, a generator or other iterator, or an
     iterable that is not array-like (lists, tuples and whatever NumPy converts stay arrays)."""
+    if isinstance(x, np.ndarray):  # first: asked on every predict, where the checks below cost a one-row call ~40%
+        return False
     if is_py_dataset(x):
         return True
     if isinstance(x, (np.ndarray, str, bytes, collections.abc.Sequence, collections.abc.Mapping)) \
