@@ -339,10 +339,23 @@ def test_lean_predict_path_gives_the_full_paths_numbers(floatx):
         np.testing.assert_array_equal(model.predict_on_batch(x[:rows]), model._core.predict(x[:rows]))
         np.testing.assert_array_equal(model.predict(x[:rows], batch_size=5, verbose=0),
                                       model._core.predict(x[:rows]))
-    # what the lean path does not take: other dtypes, strides, ranks, widths, too many rows, non-finite values
-    wrong_dtype = x[:2].astype(np.float64 if floatx == "float32" else np.float32)
-    for other in (wrong_dtype, x[:4:2], x[:2, None], x[:2, :3], np.tile(x, (8, 1)), np.full((1, 4), np.nan, floatx)):
+    # rows of the other float precision (NumPy's float64 for a float32 model) are cast as the full path casts
+    other_precision = (x[:3] + 1e-9).astype(np.float64 if floatx == "float32" else np.float32)
+    assert model._predict_ready(other_precision, 256) is not None
+    for got in (model(other_precision), model.predict_on_batch(other_precision),
+                model.predict(other_precision, verbose=0)):
+        assert got.dtype == np.dtype(floatx)
+        np.testing.assert_array_equal(got, model._core.predict(other_precision.astype(floatx)))
+    # what the lean path does not take: other dtypes, strides, ranks, widths, too many rows, non-finite values,
+    # values beyond float32's range
+    too_large = np.full((1, 4), 1e39 if floatx == "float32" else 1.0)
+    for other in (x[:2].astype(np.float16), x[:2].astype(np.int64), x[:4:2], x[:2, None], x[:2, :3],
+                  np.tile(x, (8, 1)), np.full((1, 4), np.nan, floatx), too_large.astype(np.float64)[:, :3]):
         assert model._predict_ready(other, 256) is None
+    if floatx == "float32":
+        assert model._predict_ready(too_large, 256) is None
+        with pytest.raises(ValueError, match=r"^x has values too large for float32: .* got 1e\+39 at row 0"):
+            model(too_large)
     with pytest.raises(ValueError, match=r"^x contains NaN or Inf values: .* got inf at row 0, column 0$"):
         model(np.full((1, 4), np.inf, floatx))
     with pytest.raises(ValueError, match=r"^x: the model expects 4 features"):

@@ -15,6 +15,7 @@
 #include <optional>
 #include <tuple>
 #include <type_traits>
+#include <vector>
 
 #include "densenn/interrupt.hpp"
 #include "densenn/model_file.hpp"
@@ -461,17 +462,27 @@ void bind_model(py::module_& m, const char* model_name, const char* pass_name) {
           py::arg("x"))
       .def(
           "predict_ready",
-          // The lean path of small predicts (model(x), predict_on_batch, predict): one batch from an array that
-          // needs no conversion (C-contiguous, the model's dtype, shape (1..max_rows, input_dim), all finite),
-          // or None for anything else, which the Python front then converts, validates and explains.
+          // The lean path of small predicts (model(x), predict_on_batch, predict): one batch from a C-contiguous
+          // array of shape (1..max_rows, input_dim), of the model's dtype or of the other float precision (NumPy's
+          // default float64 rows for a float32 model: cast here as the full path's astype casts, to nearest),
+          // all finite once cast; None for anything else, which the Python front then converts, validates and
+          // explains.
           [](const Model& model, py::handle x, long max_rows) -> py::object {
-            if (!py::isinstance<Array<T>>(x)) return py::none();
-            const auto a = py::reinterpret_borrow<Array<T>>(x);
+            using Other = std::conditional_t<std::is_same_v<T, float>, double, float>;
+            const bool same = py::isinstance<Array<T>>(x);
+            if (!same && !py::isinstance<Array<Other>>(x)) return py::none();
+            const auto a = py::reinterpret_borrow<py::array>(x);
             if (a.ndim() != 2 || a.shape(1) != model.input_dim() || a.shape(0) < 1 || a.shape(0) > max_rows)
               return py::none();
-            const long rows = long(a.shape(0));
-            const T* in = a.data();
-            if (!all_finite(in, rows * model.input_dim())) return py::none();
+            const long rows = long(a.shape(0)), n = rows * model.input_dim();
+            std::vector<T> cast;
+            if (!same) {
+              const auto* from = static_cast<const Other*>(a.data());
+              cast.resize(std::size_t(n));
+              std::transform(from, from + n, cast.begin(), [](Other v) { return static_cast<T>(v); });
+            }
+            const T* in = same ? static_cast<const T*>(a.data()) : cast.data();
+            if (!all_finite(in, n)) return py::none();
             Array<T> out({py::ssize_t(rows), py::ssize_t(model.output_dim())});
             T* dst = out.mutable_data();
             while (!run_interruptible([&] { model.predict(in, rows, dst); })) {

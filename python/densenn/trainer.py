@@ -473,8 +473,9 @@ class Trainer:
         return shaped[0] if len(shaped) == 1 else shaped
 
     def _predict_ready(self, x, max_rows):
-        """The outputs for one batch of at most max_rows rows that needs no conversion or reshaping, straight from
-        the core (a few microseconds); None for anything else, which the full path converts and validates."""
+        """The outputs for one batch of at most max_rows rows that needs no reshaping nor any conversion but a cast
+        between float32 and float64, straight from the core (a few microseconds); None for anything else, which
+        the full path converts and validates."""
         lean = self._lean_predict
         return None if lean is None else lean(x, min(max_rows, data_adapter.LEAN_PREDICT_ROWS))
 
