@@ -260,7 +260,7 @@ def is_stream(x):
         return False
     if is_py_dataset(x):
         return True
-    if isinstance(x, (np.ndarray, str, bytes, collections.abc.Sequence, collections.abc.Mapping)) \
+    if isinstance(x, (str, bytes, collections.abc.Sequence, collections.abc.Mapping)) \
             or hasattr(x, "__array__") or hasattr(x, "__array_interface__"):
         return False
     return isinstance(x, collections.abc.Iterable)
