@@ -53,10 +53,9 @@ def measure_embedded(quick=False, log=print, workload=PREDICT_NET):
     one, and the memory floor: the time to read as many floats as the model has weights from a cache-resident
     buffer, with that runtime's instruction set ({} where the program cannot run here)."""
     from .. import Input, Sequential, layers
-    from .._core import _baseline
-    runtime = os.environ.get("DENSENN_ISA", "auto").strip().lower()
-    fastest = {"auto": next((isa for isa in ("x86-64-v4", "x86-64-v3") if _baseline.cpu_supports(isa)), "x86-64"),
-               "baseline": "x86-64"}.get(runtime, runtime)
+    from .._core import core
+    fastest = core.isa  # the build the Python module runs: the best this CPU has, or the one DENSENN_ISA forces
+    runtime = "baseline" if fastest == "x86-64" else fastest
     march = "x86-64-v4" if fastest == "x86-64-v4" else "x86-64-v3"  # the floor's loads (programs: v3 and v4)
     exe = _program("embedded", "predict_latency", march, log)
     if exe is None:
