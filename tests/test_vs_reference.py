@@ -344,6 +344,7 @@ _FEW_ROW_WIDTHS = textwrap.dedent("""
     rng = np.random.default_rng(0)
     cases = [(k, n) for k in (1, 3, 9, 130) for n in range(1, 137)]
     cases += [(785, n) for n in (1, 4, 7, 8, 12, 16, 20, 24, 31, 32, 36, 48, 64, 100, 127, 128, 129)]
+    cases += [(300, n) for n in (899, 901, 903)]  # 300 x n weights and up: up to 8 rows take the strips
     errors = []  # [dtype, k, n, rows, error]
     for dtype in ("float32", "float64"):
         densenn.config.set_floatx(dtype)
@@ -352,7 +353,7 @@ _FEW_ROW_WIDTHS = textwrap.dedent("""
             w, b = rng.standard_normal((k, n)), rng.standard_normal(n)
             model.set_weights([w.astype(dtype), b.astype(dtype)])
             w, b = model.get_weights()
-            for rows in (1, 2, 3, 4):
+            for rows in (1, 2, 3, 4) + ((5, 6, 7, 8) if k * n >= 1 << 18 else ()):
                 x = rng.standard_normal((rows, k)).astype(dtype)
                 got = model.predict_on_batch(x).astype(np.float64)
                 want = x.astype(np.float64) @ w.astype(np.float64) + b
@@ -367,15 +368,15 @@ _FEW_ROW_WIDTHS = textwrap.dedent("""
     pytest.param(isa, marks=pytest.mark.skipif(not build_runs_here(isa), reason=f"no {isa} build or CPU here"))
     for isa in ("x86-64-v3", "x86-64-v4")])
 def test_few_row_predicts_of_every_width_match_numpy(isa):
-    # Products of 1-4 rows take their own kernels (panels of registers for widths up to 128 float32 units, strips
-    # beyond), whose panels, half packets and single columns split each width differently on each build.
+    # Products of 1-4 rows (up to 8 through large layers) take their own kernels (panels of registers for widths up
+    # to 128 float32 units, strips of 4, 2 and 1 rows beyond), whose panels, half packets and single columns split each width differently on each build.
     out = subprocess.run([sys.executable, "-c", _FEW_ROW_WIDTHS], capture_output=True, text=True,
                          env={**os.environ, "DENSENN_ISA": isa}, timeout=300)
     assert out.returncode == 0, out.stderr
     loaded, errors = out.stdout.splitlines()
     assert loaded == {"baseline": "x86-64"}.get(isa, isa)  # the build really loaded
     errors = json.loads(errors)
-    assert len(errors) == 2 * 4 * (4 * 136 + 17)
+    assert len(errors) == 2 * (4 * (4 * 136 + 17) + 8 * 3)
     eps = {"float32": np.finfo(np.float32).eps, "float64": np.finfo(np.float64).eps}
     # a sum of k products rounds by at most ~k eps of sum |x| |w|; the kernels' chains keep it far below that
     bad = [case for case in errors if case[4] > 8 * eps[case[0]] * max(8, case[1] ** 0.5)]

@@ -310,31 +310,71 @@ void narrow_row(const T* x, const T* b, long ldb, T* c, long k, long n, bool acc
   }
 }
 
-template <class T>
-void few_rows_strip(const T* a, long lda, const T* b, long ldb, T* c, long ldc, long m, long k, long width,
-                    bool accumulate) {
+// The same for R rows of a at once, Q packets of columns at a time, their R x Q sums in registers: each
+// load of b feeds R multiply-adds, and the R x Q chains are independent (one row's chain of g_n multiply-adds
+// per packet waits on the FMA latency; 2-8 rows were 2-4x slower that way). Each value's sum is the same
+// chain, in k's order, as few_rows_columns's.
+template <class Packet, int R, int Q, class T>
+long few_rows_tile(const T* x, long lda, int g_n, const T* b, long ldb, T* c, long ldc, long from, long to) {
+  namespace ei = Eigen::internal;
+  constexpr long P = ei::unpacket_traits<Packet>::size;
+  long j = from;
+  for (; j + Q * P <= to; j += Q * P) {
+    Packet acc[R][Q];
+    for (int r = 0; r < R; ++r)
+      for (int q = 0; q < Q; ++q) acc[r][q] = ei::ploadu<Packet>(c + r * ldc + j + q * P);
+    for (int g = 0; g < g_n; ++g) {
+      Packet bg[Q];
+      for (int q = 0; q < Q; ++q) bg[q] = ei::ploadu<Packet>(b + g * ldb + j + q * P);
+      for (int r = 0; r < R; ++r) {
+        const Packet xr = ei::pset1<Packet>(x[r * lda + g]);
+        for (int q = 0; q < Q; ++q) acc[r][q] = ei::pmadd(xr, bg[q], acc[r][q]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int q = 0; q < Q; ++q) ei::pstoreu(c + r * ldc + j + q * P, acc[r][q]);
+  }
+  return j;
+}
+
+// One sweep of g_n rows of b over a strip of `width` columns, for R rows of a and c.
+template <int R, class T>
+void few_rows_sweep(const T* x, long lda, int g_n, const T* b, long ldb, T* c, long ldc, long width) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<T>::type;
   using Half = typename ei::unpacket_traits<Packet>::half;  // narrow layers (10 outputs) in smaller packets
   using Quarter = typename ei::unpacket_traits<Half>::half;
+  long j;
+  if constexpr (R == 1) {
+    j = few_rows_columns<Packet>(x, g_n, b, ldb, c, 0, width);
+  } else {
+    constexpr int Q = R == 2 ? 4 : 2;  // 8 accumulators
+    j = few_rows_tile<Packet, R, Q>(x, lda, g_n, b, ldb, c, ldc, 0, width);
+    j = few_rows_tile<Packet, R, 1>(x, lda, g_n, b, ldb, c, ldc, j, width);
+  }
+  j = few_rows_tile<Half, R, 1>(x, lda, g_n, b, ldb, c, ldc, j, width);
+  j = few_rows_tile<Quarter, R, 1>(x, lda, g_n, b, ldb, c, ldc, j, width);
+  for (int r = 0; r < R; ++r)
+    for (long jj = j; jj < width; ++jj) {
+      T acc = c[r * ldc + jj];
+      for (int g = 0; g < g_n; ++g) acc = ei::pmadd(x[r * lda + g], b[g * ldb + jj], acc);
+      c[r * ldc + jj] = acc;
+    }
+}
+
+template <class T>
+void few_rows_strip(const T* a, long lda, const T* b, long ldb, T* c, long ldc, long m, long k, long width,
+                    bool accumulate) {
   constexpr long G = 8;  // rows of b per sweep over the strip: chains of 8 multiply-adds between loads and stores
   if (!accumulate)
     for (long r = 0; r < m; ++r) std::fill(c + r * ldc, c + r * ldc + width, T(0));
   for (long kk = 0; kk < k; kk += G) {
     const int g_n = int(std::min(G, k - kk));
     const T* bk = b + kk * ldb;
-    for (long r = 0; r < m; ++r) {
-      const T* x = a + r * lda + kk;
-      T* cr = c + r * ldc;
-      long j = few_rows_columns<Packet>(x, g_n, bk, ldb, cr, 0, width);
-      j = few_rows_columns<Half>(x, g_n, bk, ldb, cr, j, width);
-      j = few_rows_columns<Quarter>(x, g_n, bk, ldb, cr, j, width);
-      for (; j < width; ++j) {
-        T acc = cr[j];
-        for (int g = 0; g < g_n; ++g) acc = ei::pmadd(x[g], bk[g * ldb + j], acc);
-        cr[j] = acc;
-      }
-    }
+    long r = 0;
+    for (; r + 4 <= m; r += 4) few_rows_sweep<4>(a + r * lda + kk, lda, g_n, bk, ldb, c + r * ldc, ldc, width);
+    for (; r + 2 <= m; r += 2) few_rows_sweep<2>(a + r * lda + kk, lda, g_n, bk, ldb, c + r * ldc, ldc, width);
+    if (r < m) few_rows_sweep<1>(a + r * lda + kk, lda, g_n, bk, ldb, c + r * ldc, ldc, width);
   }
 }
 
