@@ -311,9 +311,9 @@ void narrow_row(const T* x, const T* b, long ldb, T* c, long k, long n, bool acc
 }
 
 // The same for R rows of a at once, Q packets of columns at a time, their R x Q sums in registers: each
-// load of b feeds R multiply-adds, and the R x Q chains are independent (one row's chain of g_n multiply-adds
-// per packet waits on the FMA latency; 2-8 rows were 2-4x slower that way). Each value's sum is the same
-// chain, in k's order, as few_rows_columns's.
+// load of b feeds R multiply-adds, and the R x Q chains are independent (one row at a time, each packet's
+// chain of g_n multiply-adds waits on the FMA latency: 4 and 8 rows through a 2 MB layer were 1.28x slower).
+// Each value's sum is the same chain, in k's order, as few_rows_columns's.
 template <class Packet, int R, int Q, class T>
 long few_rows_tile(const T* x, long lda, int g_n, const T* b, long ldb, T* c, long ldc, long from, long to) {
   namespace ei = Eigen::internal;
