@@ -369,8 +369,8 @@ _FEW_ROW_WIDTHS = textwrap.dedent("""
     for isa in ("x86-64-v3", "x86-64-v4")])
 def test_few_row_predicts_of_every_width_match_numpy(isa):
     # Products of 1-4 rows (up to 8 through large layers) take their own kernels (panels of registers for widths up
-    # to 128 float32 units, strips of 4, 2 and 1 rows beyond), whose panels, half packets and single columns split
-    # each width differently on each build.
+    # to 128 float32 units, strips of 4, 2 and 1 rows beyond), whose panels, overlapping last packets, half packets
+    # and single columns split each width differently on each build.
     out = subprocess.run([sys.executable, "-c", _FEW_ROW_WIDTHS], capture_output=True, text=True,
                          env={**os.environ, "DENSENN_ISA": isa}, timeout=300)
     assert out.returncode == 0, out.stderr
