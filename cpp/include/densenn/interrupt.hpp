@@ -9,9 +9,30 @@
 #pragma once
 
 #include <chrono>
+#include <ctime>
 #include <exception>
 
 namespace densenn {
+
+// The checks' clock: where the system has one, the kernel's coarse monotonic clock, whose tick (a few ms) is
+// fine enough for intervals of tens of ms and which reads in a quarter of the time (4 ns against 17 on a KVM
+// Xeon) of the precise one that std::chrono::steady_clock reads; a one-row predict reads it once per layer.
+struct CheckClock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<CheckClock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept {
+#ifdef CLOCK_MONOTONIC_COARSE
+    timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return time_point(std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec));
+#else
+    return time_point(std::chrono::duration_cast<duration>(std::chrono::steady_clock::now().time_since_epoch()));
+#endif
+  }
+};
 
 struct Interrupted : std::exception {
   const char* what() const noexcept override { return "interrupted"; }
@@ -19,7 +40,7 @@ struct Interrupted : std::exception {
 
 class InterruptCheck {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = CheckClock;
   // check(context) runs on the installing thread; true means stop.
   using Function = bool (*)(void* context);
 
