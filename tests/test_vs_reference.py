@@ -384,6 +384,60 @@ def test_few_row_predicts_of_every_width_match_numpy(isa):
     assert not bad, bad
 
 
+# Batches of 5-40 rows through one Dense layer of each narrow width (up to 136 float32 units): the predict and the
+# kernel's gradient (x transposed times d loss / d output), in float32 and float64, on the build named; each error
+# against float64 NumPy relative to the scale of its rounding, as above.
+_MANY_ROW_WIDTHS = textwrap.dedent("""
+    import json
+    import numpy as np
+    import densenn
+    from densenn import Input, Sequential, layers
+    rng = np.random.default_rng(1)
+    cases = [(k, n) for k in (1, 9, 130) for n in range(1, 137)] + [(785, n) for n in (4, 10, 17, 64, 100, 128)]
+    errors = []  # [dtype, what, k, n, rows, error]
+    for dtype in ("float32", "float64"):
+        densenn.config.set_floatx(dtype)
+        for k, n in cases:
+            model = Sequential([Input(shape=(k,)), layers.Dense(n)])
+            model.compile(optimizer="sgd", loss="mse")
+            model.set_weights([rng.standard_normal((k, n)).astype(dtype), rng.standard_normal(n).astype(dtype)])
+            w, b = (v.astype(np.float64) for v in model.get_weights())
+            for rows in (5, 6, 7, 11, 40):
+                x = rng.standard_normal((rows, k)).astype(dtype)
+                x64 = x.astype(np.float64)
+                scale = np.abs(x64) @ np.abs(w) + np.abs(b)
+                p = x64 @ w + b
+                got = model.predict_on_batch(x).astype(np.float64)
+                errors.append([dtype, "predict", k, n, rows, float((np.abs(got - p) / scale).max())])
+                y = np.zeros((rows, n), dtype)
+                grads = model._core.compute_gradients(x, y)[1][:k * n].reshape(k, n)
+                want = x64.T @ (2 * p / p.size)
+                grad_scale = np.abs(x64).T @ (2 * scale / p.size)
+                errors.append([dtype, "gradient", k, n, rows, float((np.abs(grads - want) / grad_scale).max())])
+    print(densenn.build_info()["isa"])
+    print(json.dumps(errors))
+""")
+
+
+@pytest.mark.parametrize("isa", ["baseline"] + [
+    pytest.param(isa, marks=pytest.mark.skipif(not build_runs_here(isa), reason=f"no {isa} build or CPU here"))
+    for isa in ("x86-64-v3", "x86-64-v4")])
+def test_batches_through_every_narrow_width_match_numpy(isa):
+    # Narrow products of more rows take tiles of 6, 3 and 1 rows (a read as it is, or transposed for the
+    # gradient) over panels of whole, overlapping, half and quarter packets, which split each width differently
+    # on each build; widths below a quarter packet take Eigen's product.
+    out = subprocess.run([sys.executable, "-c", _MANY_ROW_WIDTHS], capture_output=True, text=True,
+                         env={**os.environ, "DENSENN_ISA": isa}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    loaded, errors = out.stdout.splitlines()
+    assert loaded == {"baseline": "x86-64"}.get(isa, isa)
+    errors = json.loads(errors)
+    assert len(errors) == 2 * 2 * 5 * (3 * 136 + 6)
+    eps = {"float32": np.finfo(np.float32).eps, "float64": np.finfo(np.float64).eps}
+    bad = [case for case in errors if case[5] > 8 * eps[case[0]] * max(8, case[2] ** 0.5, case[4] ** 0.5)]
+    assert not bad, bad
+
+
 def test_evaluate_with_sample_weights(banknote):
     x, y = banknote
     sw = np.random.default_rng(3).uniform(0.0, 2.0, len(x)).astype(np.float32)
