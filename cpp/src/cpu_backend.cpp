@@ -135,6 +135,7 @@ bool narrow_rows_product_fits(long n, long k);
 template <class T>
 void narrow_rows_product(const Destination<T>& c, const Operand<T>& a, const T* b, long ldb, bool accumulate);
 
+// c (+)= a * b, single-threaded: narrow products in register tiles (narrow_rows_product), the rest Eigen's.
 template <class T>
 void multiply_into(const Destination<T>& c, const Operand<T>& a, const Operand<T>& b, bool accumulate) {
   if (!b.transposed && narrow_rows_product_fits<T>(c.cols, a.cols))
@@ -152,12 +153,12 @@ void multiply_into(const Destination<T>& c, const Operand<T>& a, const Operand<T
 }
 
 // Products of kParallelWork multiply-adds or more run as blocks of rows (or of columns, when c is wide), each
-// a single-threaded Eigen GEMM, which the threads share. The blocks depend only on the product's shape, never
-// on the thread count: a value's summation order depends on where it falls in its block (Eigen treats the
-// rows and columns left over from its register blocks apart), so one thread running all the blocks gives the
-// same numbers as many. Blocks of ~kBlockWork multiply-adds (four or more per product, so that threads share
-// them evenly also when one is slowed by another process) and at least kMinBlock wide (packing the other
-// operand once per block then costs ~1%).
+// a single-threaded product (multiply_into), which the threads share. The blocks depend only on the product's
+// shape, never on the thread count: a value's summation order depends on where it falls in its block (Eigen
+// treats the rows and columns left over from its register blocks apart), so one thread running all the blocks
+// gives the same numbers as many. Blocks of ~kBlockWork multiply-adds (four or more per product, so that
+// threads share them evenly also when one is slowed by another process) and at least kMinBlock wide (packing
+// the other operand once per block then costs ~1%).
 constexpr double kBlockWork = kParallelWork / 4;
 constexpr long kMinBlock = 256;
 
