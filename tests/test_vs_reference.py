@@ -364,23 +364,32 @@ _FEW_ROW_WIDTHS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("isa", ["baseline"] + [
+_EPS = {"float32": np.finfo(np.float32).eps, "float64": np.finfo(np.float64).eps}
+_EVERY_BUILD = pytest.mark.parametrize("isa", ["baseline"] + [
     pytest.param(isa, marks=pytest.mark.skipif(not build_runs_here(isa), reason=f"no {isa} build or CPU here"))
     for isa in ("x86-64-v3", "x86-64-v4")])
-def test_few_row_predicts_of_every_width_match_numpy(isa):
-    # Products of 1-4 rows (up to 8 through large layers) take their own kernels (panels of registers for widths up
-    # to 128 float32 units, strips of 4, 2 and 1 rows beyond), whose panels, overlapping last packets, half packets
-    # and single columns split each width differently on each build.
-    out = subprocess.run([sys.executable, "-c", _FEW_ROW_WIDTHS], capture_output=True, text=True,
+
+
+def _errors_on_build(script, isa):
+    """The errors that `script` prints (JSON) after the instruction set of the build it loaded, run with `isa`'s
+    build forced."""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env={**os.environ, "DENSENN_ISA": isa}, timeout=300)
     assert out.returncode == 0, out.stderr
     loaded, errors = out.stdout.splitlines()
     assert loaded == {"baseline": "x86-64"}.get(isa, isa)  # the build really loaded
-    errors = json.loads(errors)
+    return json.loads(errors)
+
+
+@_EVERY_BUILD
+def test_few_row_predicts_of_every_width_match_numpy(isa):
+    # Products of 1-4 rows (up to 8 through large layers) take their own kernels (panels of registers for widths up
+    # to 128 float32 units, strips of 4, 2 and 1 rows beyond), whose panels, overlapping last packets, half packets
+    # and single columns split each width differently on each build.
+    errors = _errors_on_build(_FEW_ROW_WIDTHS, isa)
     assert len(errors) == 2 * (4 * (4 * 136 + 17) + 8 * 3)
-    eps = {"float32": np.finfo(np.float32).eps, "float64": np.finfo(np.float64).eps}
     # a sum of k products rounds by at most ~k eps of sum |x| |w|; the kernels' chains keep it far below that
-    bad = [case for case in errors if case[4] > 8 * eps[case[0]] * max(8, case[1] ** 0.5)]
+    bad = [case for case in errors if case[4] > 8 * _EPS[case[0]] * max(8, case[1] ** 0.5)]
     assert not bad, bad
 
 
@@ -419,22 +428,14 @@ _MANY_ROW_WIDTHS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("isa", ["baseline"] + [
-    pytest.param(isa, marks=pytest.mark.skipif(not build_runs_here(isa), reason=f"no {isa} build or CPU here"))
-    for isa in ("x86-64-v3", "x86-64-v4")])
+@_EVERY_BUILD
 def test_batches_through_every_narrow_width_match_numpy(isa):
     # Narrow products of more rows take tiles of 6, 3 and 1 rows (a read as it is, or transposed for the
     # gradient) over panels of whole, overlapping, half and quarter packets, which split each width differently
     # on each build; widths below a quarter packet take Eigen's product.
-    out = subprocess.run([sys.executable, "-c", _MANY_ROW_WIDTHS], capture_output=True, text=True,
-                         env={**os.environ, "DENSENN_ISA": isa}, timeout=300)
-    assert out.returncode == 0, out.stderr
-    loaded, errors = out.stdout.splitlines()
-    assert loaded == {"baseline": "x86-64"}.get(isa, isa)
-    errors = json.loads(errors)
+    errors = _errors_on_build(_MANY_ROW_WIDTHS, isa)
     assert len(errors) == 2 * 2 * 5 * (3 * 136 + 6)
-    eps = {"float32": np.finfo(np.float32).eps, "float64": np.finfo(np.float64).eps}
-    bad = [case for case in errors if case[5] > 8 * eps[case[0]] * max(8, case[2] ** 0.5, case[4] ** 0.5)]
+    bad = [case for case in errors if case[5] > 8 * _EPS[case[0]] * max(8, case[2] ** 0.5, case[4] ** 0.5)]
     assert not bad, bad
 
 
