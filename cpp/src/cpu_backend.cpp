@@ -280,41 +280,65 @@ void narrow_panel(const T* x, const T* b, long ldb, T* c, long k, long last, boo
   for (int p = 0; p < N; ++p) ei::pstoreu(c + at(p), acc[0][p]);
 }
 
-// One panel of `packets` (1 to N) packets.
-template <class Packet, int N, class T>
-void narrow_partial_panel(long packets, const T* x, const T* b, long ldb, T* c, long k, long last, bool accumulate) {
+// One panel of `packets` (1 to N) packets at column j: panel(PacketOf<Packet>, N, Overlap, j, last) with N and
+// Overlap as compile-time constants.
+template <class P>
+struct PacketOf {
+  using type = P;
+};
+
+template <class Packet, int N, class Panel>
+void narrow_partial_panel(long packets, long j, long last, Panel& panel) {
   if constexpr (N > 1)
-    if (packets < N) return narrow_partial_panel<Packet, N - 1>(packets, x, b, ldb, c, k, last, accumulate);
+    if (packets < N) return narrow_partial_panel<Packet, N - 1>(packets, j, last, panel);
   constexpr long P = Eigen::internal::unpacket_traits<Packet>::size;
-  if (last == (N - 1) * P) return narrow_panel<Packet, N, false>(x, b, ldb, c, k, last, accumulate);
-  narrow_panel<Packet, N, true>(x, b, ldb, c, k, last, accumulate);
+  const std::integral_constant<int, N> packets_n;
+  if (last == (N - 1) * P) return panel(PacketOf<Packet>(), packets_n, std::false_type(), j, last);
+  panel(PacketOf<Packet>(), packets_n, std::true_type(), j, last);
 }
 
 // All n columns (at least one Packet's worth) in panels of at most Most packets, as even in size as that allows.
-template <class Packet, int Most, class T>
-void narrow_panels(const T* x, const T* b, long ldb, T* c, long k, long n, bool accumulate) {
+template <class Packet, int Most, class Panel>
+void narrow_panels_of(long n, Panel& panel) {
   constexpr long P = Eigen::internal::unpacket_traits<Packet>::size;
   const long packets = (n + P - 1) / P, panels = (packets + Most - 1) / Most;
   long first = 0;  // the panel's first packet
   for (long i = 1; i <= panels; ++i) {
     const long end = packets * i / panels, j = first * P;
     const long last = i < panels ? (end - first - 1) * P : n - P - j;
-    narrow_partial_panel<Packet, Most>(end - first, x, b + j, ldb, c + j, k, last, accumulate);
+    narrow_partial_panel<Packet, Most>(end - first, j, last, panel);
     first = end;
   }
+}
+
+// The n columns of a narrow c in panels of the widest packets that fit (at most Most of them, or below a whole
+// packet at most two of the smaller ones); false for fewer columns than a quarter packet, which take none.
+template <class T, int Most, class Panel>
+bool narrow_panels(long n, Panel&& panel) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<T>::type;
+  using Half = typename ei::unpacket_traits<Packet>::half;
+  using Quarter = typename ei::unpacket_traits<Half>::half;
+  if (n >= ei::unpacket_traits<Packet>::size)
+    narrow_panels_of<Packet, Most>(n, panel);
+  else if (n >= ei::unpacket_traits<Half>::size)
+    narrow_panels_of<Half, 2>(n, panel);
+  else if (n >= ei::unpacket_traits<Quarter>::size)
+    narrow_panels_of<Quarter, 2>(n, panel);
+  else
+    return false;
+  return true;
 }
 
 template <class T>
 void narrow_row(const T* x, const T* b, long ldb, T* c, long k, long n, bool accumulate) {
   namespace ei = Eigen::internal;
-  using Packet = typename ei::packet_traits<T>::type;
-  using Half = typename ei::unpacket_traits<Packet>::half;
-  using Quarter = typename ei::unpacket_traits<Half>::half;
-  // (below a whole packet, at most two of the smaller ones)
-  if (n >= ei::unpacket_traits<Packet>::size)
-    return narrow_panels<Packet, kPanelPackets>(x, b, ldb, c, k, n, accumulate);
-  if (n >= ei::unpacket_traits<Half>::size) return narrow_panels<Half, 2>(x, b, ldb, c, k, n, accumulate);
-  if (n >= ei::unpacket_traits<Quarter>::size) return narrow_panels<Quarter, 2>(x, b, ldb, c, k, n, accumulate);
+  auto panel = [&](auto packet, auto packets, auto overlap, long j, long last) {
+    using Packet = typename decltype(packet)::type;
+    constexpr int N = decltype(packets)::value;
+    narrow_panel<Packet, N, decltype(overlap)::value>(x, b + j, ldb, c + j, k, last, accumulate);
+  };
+  if (narrow_panels<T, kPanelPackets>(n, panel)) return;
   for (long j = 0; j < n; ++j) {
     T even = 0, odd = 0;
     long kk = 0;
@@ -498,60 +522,20 @@ void narrow_tile_rows(const T* a, long lda, const T* b, long ldb, T* c, long ldc
     narrow_tile<Packet, 1, N, Overlap, TransA>(row(r), lda, b, ldb, c + r * ldc, ldc, k, last, accumulate);
 }
 
-// One panel of `packets` (1 to N) packets.
-template <class Packet, int N, bool TransA, class T>
-void narrow_tile_panel(long packets, const T* a, long lda, const T* b, long ldb, T* c, long ldc, long m, long k,
-                       long last, bool accumulate) {
-  if constexpr (N > 1)
-    if (packets < N)
-      return narrow_tile_panel<Packet, N - 1, TransA>(packets, a, lda, b, ldb, c, ldc, m, k, last, accumulate);
-  constexpr long P = Eigen::internal::unpacket_traits<Packet>::size;
-  if (last == (N - 1) * P)
-    return narrow_tile_rows<Packet, N, false, TransA>(a, lda, b, ldb, c, ldc, m, k, last, accumulate);
-  narrow_tile_rows<Packet, N, true, TransA>(a, lda, b, ldb, c, ldc, m, k, last, accumulate);
-}
-
-// All n columns (at least one Packet's worth) in panels of at most Most packets, as even in size as that allows.
-template <class Packet, int Most, bool TransA, class T>
-void narrow_tile_panels(const T* a, long lda, const T* b, long ldb, T* c, long ldc, long m, long n, long k,
-                        bool accumulate) {
-  constexpr long P = Eigen::internal::unpacket_traits<Packet>::size;
-  const long packets = (n + P - 1) / P, panels = (packets + Most - 1) / Most;
-  long first = 0;
-  for (long i = 1; i <= panels; ++i) {
-    const long end = packets * i / panels, j = first * P;
-    const long last = i < panels ? (end - first - 1) * P : n - P - j;
-    narrow_tile_panel<Packet, Most, TransA>(end - first, a, lda, b + j, ldb, c + j, ldc, m, k, last, accumulate);
-    first = end;
-  }
-}
-
-template <bool TransA, class T>
-void narrow_rows(const T* a, long lda, const T* b, long ldb, T* c, long ldc, long m, long n, long k,
-                 bool accumulate) {
-  namespace ei = Eigen::internal;
-  using Packet = typename ei::packet_traits<T>::type;
-  using Half = typename ei::unpacket_traits<Packet>::half;
-  using Quarter = typename ei::unpacket_traits<Half>::half;
-  if (n >= ei::unpacket_traits<Packet>::size)
-    return narrow_tile_panels<Packet, kTilePackets, TransA>(a, lda, b, ldb, c, ldc, m, n, k, accumulate);
-  if (n >= ei::unpacket_traits<Half>::size)
-    return narrow_tile_panels<Half, 2, TransA>(a, lda, b, ldb, c, ldc, m, n, k, accumulate);
-  narrow_tile_panels<Quarter, 2, TransA>(a, lda, b, ldb, c, ldc, m, n, k, accumulate);
-}
-
 template <class T>
 void narrow_rows_product(const Destination<T>& c, const Operand<T>& a, const T* b, long ldb, bool accumulate) {
-  if (c.rows == 0) return;
-  if (a.cols == 0) {  // an empty sum
-    if (!accumulate)
-      for (long r = 0; r < c.rows; ++r) std::fill(c.data + r * c.stride, c.data + r * c.stride + c.cols, T(0));
-    return;
-  }
-  if (a.transposed)
-    narrow_rows<true>(a.data, a.stride, b, ldb, c.data, c.stride, c.rows, c.cols, a.cols, accumulate);
-  else
-    narrow_rows<false>(a.data, a.stride, b, ldb, c.data, c.stride, c.rows, c.cols, a.cols, accumulate);
+  const long k = a.cols;
+  narrow_panels<T, kTilePackets>(c.cols, [&](auto packet, auto packets, auto overlap, long j, long last) {
+    using Packet = typename decltype(packet)::type;
+    constexpr int N = decltype(packets)::value;
+    constexpr bool Overlap = decltype(overlap)::value;
+    if (a.transposed)
+      narrow_tile_rows<Packet, N, Overlap, true>(a.data, a.stride, b + j, ldb, c.data + j, c.stride, c.rows, k, last,
+                                                  accumulate);
+    else
+      narrow_tile_rows<Packet, N, Overlap, false>(a.data, a.stride, b + j, ldb, c.data + j, c.stride, c.rows, k,
+                                                   last, accumulate);
+  });
 }
 
 // Blocks of ~equal size, multiples of 16, that split `extent` into at least `parts`.
