@@ -15,6 +15,8 @@ from densenn import Input, Sequential, callbacks, layers, optimizers
 from densenn.optimizers import schedules
 from densenn.benchmark.reference import ReferenceModel
 
+from support import using_floatx
+
 
 # ----------------------------------------------------------------------------- the small problem
 
@@ -72,12 +74,12 @@ def sign(x):
 class Equations:
     """One optimizer's state and step, element by element, as Keras 3 writes them."""
 
-    def __init__(self, cls, **kwargs):
+    def __init__(self, cls, size=D + 1, **kwargs):
         self.cls = cls
         self.c = {**SHARED, **DEFAULTS[cls], **kwargs}
-        self.state = defaultdict(lambda: [0.0] * (D + 1))
+        self.state = defaultdict(lambda: [0.0] * size)
         if cls == "Adagrad":
-            self.state["acc"] = [self.c["initial_accumulator_value"]] * (D + 1)
+            self.state["acc"] = [self.c["initial_accumulator_value"]] * size
         self.u_product = 1.0
         self.iterations = 0
 
@@ -108,7 +110,7 @@ class Equations:
             u_t = c["beta_1"] * (1 - 0.5 * 0.96 ** t)
             u_t1 = c["beta_1"] * (1 - 0.5 * 0.96 ** (t + 1))
             self.u_product *= u_t
-        for j in range(D + 1):
+        for j in range(len(p)):
             gj = g[j]
             if self.cls == "SGD":
                 mu = c["momentum"]
@@ -232,6 +234,32 @@ def test_three_steps_follow_keras_equations(case, float64):
         assert model.optimizer.iterations == step + 1
         np.testing.assert_allclose(flat(model), p, rtol=1e-12, atol=1e-14, err_msg=f"step {step + 1}")
     assert max(abs(a - b) for a, b in zip(p, [*W0, B0])) > 1e-6  # the comparison is not vacuous
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_in_whole_packets_follows_keras_equations(dtype, amsgrad):
+    """41 parameters: whole SIMD packets and a tail (the cases above are all tail)."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(8, 40)).astype(dtype)
+    y = rng.normal(size=(8, 1)).astype(dtype)
+    with using_floatx(dtype):
+        model = Sequential([Input(shape=(40,)), layers.Dense(1)])
+    # A small beta_2 lets the second moment fall between steps, so that amsgrad's maximum differs from it.
+    kwargs = dict(learning_rate=0.1, beta_1=0.5, beta_2=0.3, epsilon=1e-3, amsgrad=amsgrad)
+    model.compile(optimizer=optimizers.Adam(**kwargs), loss="mse")
+    eq = Equations("Adam", size=41, **kwargs)
+    p = [float(v) for v in np.concatenate([w.ravel() for w in model.get_weights()])]
+    for step in range(3):
+        _, g = model._core.compute_gradients(x, y)
+        p = eq.step(p, [float(v) for v in g])
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        got = np.concatenate([w.ravel() for w in model.get_weights()])
+        tolerance = dict(rtol=1e-12, atol=1e-14) if dtype == "float64" else dict(rtol=2e-6, atol=2e-6)
+        np.testing.assert_allclose(got, p, **tolerance, err_msg=f"step {step + 1}")
+    if amsgrad:
+        moments, maxima = np.split(model._core.optimizer_state, 3)[1:]
+        assert np.any(maxima > moments)  # the maximum was taken
 
 
 def test_clipping_cases_really_clip(float64):

@@ -118,20 +118,38 @@ DENSENN_NOINLINE void sgd(const OptimizerConfig& c, const Scalars<T>& s, const B
     v += m;
 }
 
+// Adam in one pass, a packet of values at a time (the tail one value at a time, by the same code): as three
+// Eigen statements it read the block three times and ran 1.1-1.4x slower, its square root and division bounding
+// it either way. Keras' formula, operation by operation.
+template <class X, class T>
+void adam_values(bool amsgrad, const Scalars<T>& s, const T* g, T* m, T* u, T* u_max, T* v) {
+  namespace ei = Eigen::internal;
+  const X grad = ei::ploadu<X>(g);
+  const X m_new = ei::padd(ei::ploadu<X>(m), ei::pmul(ei::psub(grad, ei::ploadu<X>(m)), ei::pset1<X>(s.one_minus_beta_1)));
+  const X u_new = ei::padd(ei::ploadu<X>(u), ei::pmul(ei::psub(ei::pmul(grad, grad), ei::ploadu<X>(u)),
+                                                      ei::pset1<X>(s.one_minus_beta_2)));
+  ei::pstoreu(m, m_new);
+  ei::pstoreu(u, u_new);
+  X scale = u_new;
+  if (amsgrad) {
+    scale = ei::pmax(ei::ploadu<X>(u_max), u_new);
+    ei::pstoreu(u_max, scale);
+  }
+  const X step = ei::pdiv(ei::pmul(m_new, ei::pset1<X>(s.alpha)), ei::padd(ei::psqrt(scale), ei::pset1<X>(s.epsilon)));
+  ei::pstoreu(v, ei::psub(ei::ploadu<X>(v), step));
+}
+
 template <class T>
 DENSENN_NOINLINE void adam(const OptimizerConfig& c, const Scalars<T>& s, const Block<T>& b) {
-  auto v = b.v;
-  const auto& g = b.g;
-  Vec<T> m = b.slot(0), u = b.slot(1);
-  m += (g - m) * s.one_minus_beta_1;
-  u += (g.square() - u) * s.one_minus_beta_2;
-  if (c.amsgrad) {
-    Vec<T> u_max = b.slot(2);
-    u_max = u_max.max(u);
-    v -= (m * s.alpha) / (u_max.sqrt() + s.epsilon);
-  } else {
-    v -= (m * s.alpha) / (u.sqrt() + s.epsilon);
-  }
+  using Packet = typename Eigen::internal::packet_traits<T>::type;
+  constexpr Eigen::Index P = Eigen::internal::unpacket_traits<Packet>::size;
+  auto variable = b.v;
+  const Eigen::Index size = variable.size();
+  const T* g = b.g.data();
+  T *m = b.slot(0).data(), *u = b.slot(1).data(), *u_max = c.amsgrad ? b.slot(2).data() : nullptr, *v = variable.data();
+  Eigen::Index i = 0;
+  for (; i + P <= size; i += P) adam_values<Packet>(c.amsgrad, s, g + i, m + i, u + i, u_max ? u_max + i : nullptr, v + i);
+  for (; i < size; ++i) adam_values<T>(c.amsgrad, s, g + i, m + i, u + i, u_max ? u_max + i : nullptr, v + i);
 }
 
 template <class T>
