@@ -986,3 +986,44 @@ def test_a_module_that_cannot_be_imported_is_reported(tmp_path):
     assert not ok
     assert message.startswith("the worker could not start: Traceback")
     assert "ModuleNotFoundError: No module named 'no_such_module_here'" in message
+
+
+@pytest.mark.parametrize("first", ["dense", "dropout"])
+def test_a_large_predict_finds_every_nan_or_inf_in_x(first):
+    """5000 rows make five passes of ~1000 rows on the threads, whose first products tell whether x is finite
+    (a Dense first layer), or which read x (another first layer); the error says where, as the check before
+    any other predict does."""
+    utils.set_random_seed(3)
+    head = [layers.Dense(256, activation="relu")] if first == "dense" else [layers.Dropout(0.5), layers.Dense(256)]
+    model = Sequential([Input(shape=(50,)), *head, layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(0).normal(size=(5000, 50)).astype(np.float32)
+    clean = model.predict(x, verbose=0)
+    np.testing.assert_allclose(clean.sum(axis=1), 1, rtol=1e-5)
+    for (row, col), value in [((0, 0), np.nan), ((4999, 49), np.inf), ((2617, 31), -np.inf), ((1013, 7), np.nan)]:
+        bad = with_value(x, (row, col), value)
+        message = f"^x contains NaN or Inf values: expected finite numbers, got {value} at row {row}, column {col}$"
+        with pytest.raises(ValueError, match=message):
+            model.predict(bad, verbose=0)
+        with pytest.raises(ValueError, match=message):  # checked before the callbacks see a batch
+            model.predict(bad, verbose=0, callbacks=[])
+    too_large = with_value(x.astype(np.float64), (3001, 2), 1e39)
+    with pytest.raises(ValueError, match=r"^x has values too large for float32: .* got 1e\+39 at row 3001, column 2$"):
+        model.predict(too_large, verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), clean)  # unchanged by the refused calls
+
+
+def test_a_finite_x_whose_products_overflow_is_predicted():
+    """Infinite first products from a finite x (huge weights) are outputs, not an input error."""
+    model = Sequential([Input(shape=(5,)), layers.Dense(2)])
+    model.set_weights([np.full((5, 2), 1e30, np.float32), np.zeros(2, np.float32)])
+    out = model.predict(np.full((300, 5), 1e20, np.float32), verbose=0)
+    assert out.shape == (300, 2) and np.all(out == np.inf)
+
+
+def test_a_model_with_two_outputs_finds_a_nan_in_x():
+    from densenn import models
+    inputs = Input(shape=(4,))
+    hidden = Dense(8, activation="relu")(inputs)
+    two = models.Model(inputs, [hidden, Dense(3)(hidden)])
+    with pytest.raises(ValueError, match=r"^x contains NaN or Inf values: .* got nan at row 399, column 1$"):
+        two.predict(with_value(np.ones((400, 4)), (399, 1), np.nan), verbose=0)

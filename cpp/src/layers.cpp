@@ -86,9 +86,13 @@ double Dense<T>::penalty(Backend<T>& be, const T* y, long rows) const {
 }
 
 template <class T>
-void Dense<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& /*ctx*/) {
+void Dense<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) {
   T* z = scratch_size(rows) ? scratch : y;
   be.matmul(false, false, rows, out_, in_, x, kernel_, z, false);
+  // A NaN or an infinity in a row of x makes every product of that row NaN or infinite, whatever the weights:
+  // x's check reads z, still in cache, and x itself only when z holds one (an overflow or the weights may too).
+  if (ctx.input_finite && !be.all_finite(z, std::size_t(rows * out_)))
+    *ctx.input_finite = be.all_finite(x, std::size_t(rows * in_));
   be.bias_activation_forward(act_, bias_, z, y, rows, out_);
 }
 

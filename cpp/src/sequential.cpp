@@ -187,10 +187,16 @@ void Sequential<T>::reserve_forward(Workspace<T>& ws, long rows) const {
 
 template <class T>
 const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const {
+  // ctx.input_finite: told by the first layer when it can, else read here; the other layers never see it.
+  if (ctx.input_finite && !layers_.empty() && !layers_.front()->tells_input_finite())
+    *ctx.input_finite = backend_->all_finite(x, std::size_t(rows * input_dim_));
+  PassContext later = ctx;
+  later.input_finite = nullptr;
   const T* in = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
+    if (ctx.input_finite && !*ctx.input_finite) break;
     interruption_point();
-    layers_[i]->forward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), rows, ctx);
+    layers_[i]->forward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), rows, i == 0 ? ctx : later);
     in = ws.outputs[i].data();
   }
   return in;
@@ -198,7 +204,17 @@ const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const P
 
 template <class T>
 void Sequential<T>::predict(const T* x, long rows, T* out) const {
-  if (rows <= 0) return;
+  predict_passes(x, rows, out, false);
+}
+
+template <class T>
+bool Sequential<T>::predict_checked(const T* x, long rows, T* out) const {
+  return predict_passes(x, rows, out, true);
+}
+
+template <class T>
+bool Sequential<T>::predict_passes(const T* x, long rows, T* out, bool check_input) const {
+  if (rows <= 0) return true;
   // Rows per forward pass: ~256K activation values (1 MB in float32, cache-sized), at least 256 rows, so a
   // layer's weights are packed once for many rows, and a large predict has passes enough to share between
   // threads. Keras' batch_size (memory per step) plays no part: passes of 10k rows predicted 10k MNIST rows
@@ -219,26 +235,27 @@ void Sequential<T>::predict(const T* x, long rows, T* out) const {
   if (threads == 1) {  // no OpenMP region: entering one, even for a team of one, cost ~0.8 us of a 2.4 us row
     const auto ws = predict_pool_.take();
     reserve_forward(*ws, pass_rows);
-    predict_batches(*ws, x, rows, out, pass_rows);
-    return;
+    return predict_batches(*ws, x, rows, out, pass_rows, check_input);
   }
   std::exception_ptr error;
-  std::atomic<bool> failed{false};
+  std::atomic<bool> failed{false}, nonfinite{false};
 #pragma omp parallel num_threads(threads)
   {
     FlushDenormals flush;  // the team's threads too
     std::optional<typename Pool<Workspace<T>>::Lease> ws;  // this thread's, reserved for pass_rows: every pass fits
 #pragma omp for schedule(dynamic)
     for (long pass = 0; pass < passes; ++pass) {
-      if (failed.load(std::memory_order_relaxed)) continue;  // (an exception must not leave the loop)
+      // (an exception must not leave the loop)
+      if (failed.load(std::memory_order_relaxed) || nonfinite.load(std::memory_order_relaxed)) continue;
       try {
         if (!ws) {
           ws.emplace(predict_pool_.take());
           reserve_forward(**ws, pass_rows);
         }
         const long start = pass * pass_rows;
-        predict_batches(**ws, x + start * input_dim_, std::min(pass_rows, rows - start), out + start * output_dim(),
-                        pass_rows);
+        if (!predict_batches(**ws, x + start * input_dim_, std::min(pass_rows, rows - start),
+                             out + start * output_dim(), pass_rows, check_input))
+          nonfinite = true;
       } catch (...) {  // e.g. Interrupted, which only the calling thread's interruption points throw
 #pragma omp critical(densenn_predict_error)
         if (!error) error = std::current_exception();
@@ -247,6 +264,7 @@ void Sequential<T>::predict(const T* x, long rows, T* out) const {
     }
   }
   if (error) std::rethrow_exception(error);
+  return !nonfinite;
 }
 
 template <class T>
@@ -254,18 +272,24 @@ void Sequential<T>::predict(Workspace<T>& ws, const T* x, long rows, T* out) con
   if (rows <= 0) return;
   const auto lock = lock_shared();
   if (ws.rows <= 0) reserve(ws, std::min(rows, 64L));
-  predict_batches(ws, x, rows, out, ws.rows);
+  predict_batches(ws, x, rows, out, ws.rows, false);
 }
 
 template <class T>
-void Sequential<T>::predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch) const {
+bool Sequential<T>::predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch,
+                                    bool check_input) const {
   FlushDenormals flush;
   const long out_cols = output_dim();
   for (long start = 0; start < rows; start += batch) {
     const long n = std::min(batch, rows - start);
-    const T* y = forward(ws, x + start * input_dim_, n, PassContext{});
+    bool finite = true;
+    PassContext ctx;
+    if (check_input) ctx.input_finite = &finite;
+    const T* y = forward(ws, x + start * input_dim_, n, ctx);
+    if (!finite) return false;
     backend_->copy(y, out + start * out_cols, std::size_t(n * out_cols));
   }
+  return true;
 }
 
 template <class T>

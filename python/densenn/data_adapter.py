@@ -67,16 +67,21 @@ def numeric_array(value, argument):
     return array
 
 
-def converted(array, dtype, argument, copy=False):
+class NonFiniteInput(ValueError):
+    """x holds a NaN or an infinity, as the core found while predicting (prepare_x then says where)."""
+
+
+def converted(array, dtype, argument, copy=False, check_finite=True):
     """`array` as a C-contiguous array of `dtype` (no copy when it already is one, unless `copy`), checked to
-    be finite: NaN/Inf in the data, and values beyond the range of `dtype`, are refused."""
+    be finite unless not `check_finite`: NaN/Inf in the data, and values beyond the range of `dtype`, are
+    refused."""
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow in the cast is reported below
             converted = np.array(array, dtype=dtype, order="C", copy=True) if copy \
                 else np.ascontiguousarray(array, dtype=dtype)
     except MemoryError as e:  # e.g. a huge view with zero strides that cannot be made contiguous
         raise MemoryError(f"{argument}: {e}") from None
-    if not all_finite(converted):
+    if check_finite and not all_finite(converted):
         raise nonfinite_error(converted, argument, original=array)
     return converted
 
@@ -108,9 +113,9 @@ def all_finite(array, chunk_elements=1 << 20):
     return all(np.isfinite(array[i:i + rows]).all() for i in range(0, len(array), rows))
 
 
-def prepare_x(x, input_shape, dtype, argument="x", need_rows=False):
+def prepare_x(x, input_shape, dtype, argument="x", need_rows=False, check_finite=True):
     """x checked against the per-sample input_shape the model expects (None while unknown), as a C-contiguous
-    array of dtype."""
+    array of dtype (checked to be finite unless not `check_finite`)."""
     if x is None:
         raise ValueError(f"{argument}: expected an array of shape (n, features), got None")
     x = numeric_array(x, argument)
@@ -135,7 +140,7 @@ def prepare_x(x, input_shape, dtype, argument="x", need_rows=False):
         raise ValueError(f"{argument}: expected at least one feature per sample, got shape {x.shape}")
     if need_rows and x.shape[0] == 0:
         raise ValueError(f"{argument}: expected at least one sample, got an empty array of shape {x.shape}")
-    return converted(x, dtype, argument)
+    return converted(x, dtype, argument, check_finite=check_finite)
 
 
 def flat(x):

@@ -2,7 +2,7 @@
 layer called on the previous layer's output, outputs taken at any layers of the chain. A chain is a Sequential
 model with input and output tensors, so the same C++ core runs it; graphs that branch, merge or take several
 inputs are refused with a ValueError."""
-from . import saving
+from . import data_adapter, saving
 from ._summary import format_shape
 from .layers import InputLayer, KerasTensor, unique_name
 from .sequential import Sequential, copy_weights, new_core, weight_slices
@@ -229,9 +229,11 @@ class Functional(Sequential):
     def _predicts_lean(self):
         return len(self._outputs) == 1 and super()._predicts_lean()
 
-    def _forward(self, x):
+    def _forward(self, x, check_finite=False):
         if len(self._outputs) == 1:
-            return super()._forward(x)
+            return super()._forward(x, check_finite)
+        if check_finite and not data_adapter.all_finite(x):
+            raise data_adapter.NonFiniteInput("x contains NaN or Inf values")
         outputs = {}
         for depth, core in self._segment_cores():
             x = outputs[depth] = core.predict(x)

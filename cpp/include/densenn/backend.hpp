@@ -61,6 +61,8 @@ class Backend {
   virtual void copy(const T* src, T* dst, std::size_t n) = 0;
   // dst += src, element by element: the gradients of a batch's blocks of rows summed into one buffer.
   virtual void add(const T* src, T* dst, std::size_t n) = 0;
+  // Whether none of the n values is a NaN or an infinity.
+  virtual bool all_finite(const T* x, std::size_t n) = 0;
 
   // ---- layers
   // Inverted dropout in training: each of the n values is kept with probability 1 - rate (one draw from

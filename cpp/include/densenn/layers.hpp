@@ -66,6 +66,9 @@ struct PassContext {
   // The rows are a block of a larger batch (data parallelism): its first row, and the whole batch's rows (0: the
   // rows are the batch). Training noise is drawn for the whole batch, so a row's does not depend on the split.
   long batch_first = 0, batch_rows = 0;
+  // When set, the pass also tells whether its input rows are all finite (a predict's check of x, which then
+  // costs next to nothing): false in it when they are not, the pass's outputs then being of no use.
+  bool* input_finite = nullptr;
 };
 
 template <class T>
@@ -107,6 +110,8 @@ class Layer {
   void set_trainable(bool trainable) { trainable_ = trainable; }
 
   virtual void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) = 0;
+  // Whether forward sets ctx.input_finite itself (else the model reads x to tell).
+  virtual bool tells_input_finite() const { return false; }
   // grad holds dL/dy on entry (dL/d(pre-activation) when grad_is_logits) and
   // may be overwritten; dx receives dL/dx unless null; param_grads (laid out
   // as the bound parameters) receives the parameters' gradients unless null.
@@ -139,6 +144,7 @@ class Dense final : public Layer<T> {
   bool penalizes_output() const override { return options_.activity_penalty.active(); }
   bool splits_by_rows() const override;
   void forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) override;
+  bool tells_input_finite() const override { return true; }
   void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
                 bool grad_is_logits, T* param_grads) override;
 

@@ -89,6 +89,9 @@ class Sequential {
   // passes in parallel when large; takes the lock shared (see above). Interruptible (interrupt.hpp).
   // Reuses pooled workspaces: once warm, allocates nothing.
   void predict(const T* x, long rows, T* out) const;
+  // The same, checking on the way that x is all finite (nearly free: Dense tells it from its products): false,
+  // with out incomplete, when it holds a NaN or an infinity.
+  bool predict_checked(const T* x, long rows, T* out) const;
   // The same with the caller's workspace, in batches of ws.rows rows (reserved for min(rows, 64) when
   // empty): allocates nothing once ws is reserved, so one workspace per thread makes predicts allocation-free.
   void predict(Workspace<T>& ws, const T* x, long rows, T* out) const;
@@ -128,7 +131,9 @@ class Sequential {
 
  private:
   const T* forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const;
-  void predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch) const;
+  bool predict_passes(const T* x, long rows, T* out, bool check_input) const;
+  // False (at once) when check_input finds a NaN or an infinity in x.
+  bool predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch, bool check_input) const;
   // Rows [first, first + n) of a batch (see run_batch): in place, or gathered into ws.input.
   const T* batch_rows(Workspace<T>& ws, const T* x, const long* index, long first, long n) const;
   // Sizes only what forward passes use (layer outputs and scratch): predict's pooled workspaces.
