@@ -13,9 +13,6 @@
 #include "denormals.hpp"
 #include "threading.hpp"
 
-// Eigen's packets are vector types with alignment attributes, which GCC warns it drops as template arguments.
-#pragma GCC diagnostic ignored "-Wignored-attributes"
-
 namespace densenn {
 namespace {
 

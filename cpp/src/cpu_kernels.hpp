@@ -12,6 +12,10 @@
 #include "densenn/metrics.hpp"
 #include "densenn/optimizers.hpp"
 
+// The kernels pass Eigen's packets, vector types with alignment attributes, as template arguments, which GCC
+// warns it drops there.
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
 namespace densenn {
 
 // y = act(z) over a rows x cols row-major block; y may alias z.

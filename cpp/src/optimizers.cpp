@@ -124,10 +124,9 @@ DENSENN_NOINLINE void sgd(const OptimizerConfig& c, const Scalars<T>& s, const B
 template <class X, class T>
 void adam_values(bool amsgrad, const Scalars<T>& s, const T* g, T* m, T* u, T* u_max, T* v) {
   namespace ei = Eigen::internal;
-  const X grad = ei::ploadu<X>(g);
-  const X m_new = ei::padd(ei::ploadu<X>(m), ei::pmul(ei::psub(grad, ei::ploadu<X>(m)), ei::pset1<X>(s.one_minus_beta_1)));
-  const X u_new = ei::padd(ei::ploadu<X>(u), ei::pmul(ei::psub(ei::pmul(grad, grad), ei::ploadu<X>(u)),
-                                                      ei::pset1<X>(s.one_minus_beta_2)));
+  const X grad = ei::ploadu<X>(g), m_old = ei::ploadu<X>(m), u_old = ei::ploadu<X>(u);
+  const X m_new = ei::padd(m_old, ei::pmul(ei::psub(grad, m_old), ei::pset1<X>(s.one_minus_beta_1)));
+  const X u_new = ei::padd(u_old, ei::pmul(ei::psub(ei::pmul(grad, grad), u_old), ei::pset1<X>(s.one_minus_beta_2)));
   ei::pstoreu(m, m_new);
   ei::pstoreu(u, u_new);
   X scale = u_new;
@@ -146,9 +145,11 @@ DENSENN_NOINLINE void adam(const OptimizerConfig& c, const Scalars<T>& s, const 
   auto variable = b.v;
   const Eigen::Index size = variable.size();
   const T* g = b.g.data();
-  T *m = b.slot(0).data(), *u = b.slot(1).data(), *u_max = c.amsgrad ? b.slot(2).data() : nullptr, *v = variable.data();
+  T *m = b.slot(0).data(), *u = b.slot(1).data(), *v = variable.data();
+  T* u_max = c.amsgrad ? b.slot(2).data() : nullptr;
   Eigen::Index i = 0;
-  for (; i + P <= size; i += P) adam_values<Packet>(c.amsgrad, s, g + i, m + i, u + i, u_max ? u_max + i : nullptr, v + i);
+  for (; i + P <= size; i += P)
+    adam_values<Packet>(c.amsgrad, s, g + i, m + i, u + i, u_max ? u_max + i : nullptr, v + i);
   for (; i < size; ++i) adam_values<T>(c.amsgrad, s, g + i, m + i, u + i, u_max ? u_max + i : nullptr, v + i);
 }
 

@@ -188,7 +188,7 @@ void Sequential<T>::reserve_forward(Workspace<T>& ws, long rows) const {
 template <class T>
 const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const {
   // ctx.input_finite: told by the first layer when it can, else read here; the other layers never see it.
-  if (ctx.input_finite && !layers_.empty() && !layers_.front()->tells_input_finite())
+  if (ctx.input_finite && (layers_.empty() || !layers_.front()->tells_input_finite()))
     *ctx.input_finite = backend_->all_finite(x, std::size_t(rows * input_dim_));
   PassContext later = ctx;
   later.input_finite = nullptr;
