@@ -520,20 +520,29 @@ void narrow_tile_rows(const T* a, long lda, const T* b, long ldb, T* c, long ldc
     narrow_tile<Packet, 1, N, Overlap, TransA>(row(r), lda, b, ldb, c + r * ldc, ldc, k, last, accumulate);
 }
 
+// Rows in blocks of about kRowBlockBytes of a, every panel through one block before the next: a pass of each
+// panel over all rows read a from memory once per panel (on AVX2 a 64-wide c is four panels).
+constexpr long kRowBlockBytes = 1L << 18;
+
 template <class T>
 void narrow_rows_product(const Destination<T>& c, const Operand<T>& a, const T* b, long ldb, bool accumulate) {
   const long k = a.cols;
-  narrow_panels<T, kTilePackets>(c.cols, [&](auto packet, auto packets, auto overlap, long j, long last) {
-    using Packet = typename decltype(packet)::type;
-    constexpr int N = decltype(packets)::value;
-    constexpr bool Overlap = decltype(overlap)::value;
-    if (a.transposed)
-      narrow_tile_rows<Packet, N, Overlap, true>(a.data, a.stride, b + j, ldb, c.data + j, c.stride, c.rows, k, last,
-                                                  accumulate);
-    else
-      narrow_tile_rows<Packet, N, Overlap, false>(a.data, a.stride, b + j, ldb, c.data + j, c.stride, c.rows, k,
-                                                   last, accumulate);
-  });
+  const long block = std::max(1L, kRowBlockBytes / long(sizeof(T)) / std::max(k, 1L) / kTileRows) * kTileRows;
+  for (long start = 0; start < c.rows; start += block) {
+    const Destination<T> rows_c = c.middle_rows(start, std::min(block, c.rows - start));
+    const Operand<T> rows_a = a.middle_rows(start, rows_c.rows);
+    narrow_panels<T, kTilePackets>(c.cols, [&](auto packet, auto packets, auto overlap, long j, long last) {
+      using Packet = typename decltype(packet)::type;
+      constexpr int N = decltype(packets)::value;
+      constexpr bool Overlap = decltype(overlap)::value;
+      if (a.transposed)
+        narrow_tile_rows<Packet, N, Overlap, true>(rows_a.data, a.stride, b + j, ldb, rows_c.data + j, c.stride,
+                                                    rows_c.rows, k, last, accumulate);
+      else
+        narrow_tile_rows<Packet, N, Overlap, false>(rows_a.data, a.stride, b + j, ldb, rows_c.data + j, c.stride,
+                                                     rows_c.rows, k, last, accumulate);
+    });
+  }
 }
 
 // Blocks of ~equal size, multiples of 16, that split `extent` into at least `parts`.
