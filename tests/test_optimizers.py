@@ -238,20 +238,28 @@ def test_three_steps_follow_keras_equations(case, float64):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("amsgrad", [False, True])
-def test_adam_in_whole_packets_follows_keras_equations(dtype, amsgrad):
-    """41 parameters: whole SIMD packets and a tail (the cases above are all tail)."""
+@pytest.mark.parametrize("inputs, blocks", [(40, 0), (2100, 2)])
+def test_adam_in_whole_packets_follows_keras_equations(dtype, amsgrad, inputs, blocks):
+    """41 parameters: whole SIMD packets and a tail (the cases above are all tail). With the batch in two blocks
+    of rows the two threads share the update (2101 parameters: 2048 for the first, the rest for the second),
+    which then writes the variables in a pass of their own."""
     rng = np.random.default_rng(7)
-    x = rng.normal(size=(8, 40)).astype(dtype)
+    x = rng.normal(size=(8, inputs)).astype(dtype)
     y = rng.normal(size=(8, 1)).astype(dtype)
     with using_floatx(dtype):
-        model = Sequential([Input(shape=(40,)), layers.Dense(1)])
+        model = Sequential([Input(shape=(inputs,)), layers.Dense(1)])
     # A small beta_2 lets the second moment fall between steps, so that amsgrad's maximum differs from it.
     kwargs = dict(learning_rate=0.1, beta_1=0.5, beta_2=0.3, epsilon=1e-3, amsgrad=amsgrad)
     model.compile(optimizer=optimizers.Adam(**kwargs), loss="mse")
-    eq = Equations("Adam", size=41, **kwargs)
+    model._core.set_training_blocks(blocks)
+    eq = Equations("Adam", size=inputs + 1, **kwargs)
     p = [float(v) for v in np.concatenate([w.ravel() for w in model.get_weights()])]
     for step in range(3):
-        _, g = model._core.compute_gradients(x, y)
+        if blocks:  # the split batch's gradient, as its blocks sum it: each a mean over half the rows, halved
+            first, second = (model._core.compute_gradients(x[r:r + 4], y[r:r + 4])[1] for r in (0, 4))
+            g = first * 0.5 + second * 0.5
+        else:
+            _, g = model._core.compute_gradients(x, y)
         p = eq.step(p, [float(v) for v in g])
         model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
         got = np.concatenate([w.ravel() for w in model.get_weights()])
