@@ -505,13 +505,15 @@ def _digest(arrays):
     return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
 
 
-def test_predict_and_get_weights_during_fit_see_whole_training_steps():
+@pytest.mark.parametrize("probe_rows", [64, 8])
+def test_predict_and_get_weights_during_fit_see_whole_training_steps(probe_rows):
     """Thread B predicts and reads the weights in a loop while thread A trains. Every prediction must be the
     model's output under the weights between two steps (recorded after each step), and every get_weights one
-    of those sets: a mix of two steps' weights would give neither."""
+    of those sets: a mix of two steps' weights would give neither. 8 rows (670k multiply-adds) run with the GIL
+    held whenever the model's lock is free at once, and wait with it released when a step holds the lock."""
     model = _wide_model()
     x, y = _xy()
-    probe = x[:64]
+    probe = x[:probe_rows]
 
     class Record(callbacks.Callback):
         def __init__(self):

@@ -221,7 +221,7 @@ bool Sequential<T>::predict_passes(const T* x, long rows, T* out, bool check_inp
   // 1.4x slower (activations out of cache, threads only inside each product).
   long widths = 0;
   for (const auto& layer : layers_) widths += layer->output_dim();
-  const long pooled_rows = std::max(256L, (1L << 18) / std::max(widths, 1L));
+  const long pooled_rows = std::max(kOnePassRows, (1L << 18) / std::max(widths, 1L));
   const long passes = (rows + pooled_rows - 1) / pooled_rows;
   // Passes of equal size, so that threads sharing them finish together (10k rows of 784-64-64-10 made five
   // full passes and one of 500 rows, which left one of two threads a pass behind).
@@ -265,6 +265,20 @@ bool Sequential<T>::predict_passes(const T* x, long rows, T* out, bool check_inp
   }
   if (error) std::rethrow_exception(error);
   return !nonfinite;
+}
+
+template <class T>
+bool Sequential<T>::try_predict(const T* x, long rows, T* out) const {
+  if (rows > kOnePassRows)
+    throw std::invalid_argument("try_predict: at most " + std::to_string(kOnePassRows) + " rows, got " +
+                                std::to_string(rows) + ".");
+  const std::shared_lock<FairSharedMutex> lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  if (rows <= 0) return true;
+  const auto ws = predict_pool_.take();
+  reserve_forward(*ws, rows);
+  predict_batches(*ws, x, rows, out, rows, false);
+  return true;
 }
 
 template <class T>

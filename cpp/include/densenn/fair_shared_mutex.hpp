@@ -55,6 +55,14 @@ class FairSharedMutex {
     if (waiting) changed_.notify_all();  // the next in line may be a reader too
   }
 
+  // Without waiting: false when a writer holds the lock or anyone awaits it (their turn comes first).
+  bool try_lock_shared() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    if (writer_ || next_ticket_ != serving_) return false;
+    ++readers_;  // (as lock_shared with the ticket served at once)
+    return true;
+  }
+
   void unlock_shared() {
     bool wake;
     {

@@ -92,6 +92,11 @@ class Sequential {
   // The same, checking on the way that x is all finite (nearly free: Dense tells it from its products): false,
   // with out incomplete, when it holds a NaN or an infinity.
   bool predict_checked(const T* x, long rows, T* out) const;
+  // The same for at most kOnePassRows rows (one pass, on the calling thread) without waiting for the lock: false,
+  // and nothing done, when a training step holds or awaits it. For a caller that must not wait there (one that
+  // holds Python's GIL, which the training thread may need).
+  static constexpr long kOnePassRows = 256;
+  bool try_predict(const T* x, long rows, T* out) const;
   // The same with the caller's workspace, in batches of ws.rows rows (reserved for min(rows, 64) when
   // empty): allocates nothing once ws is reserved, so one workspace per thread makes predicts allocation-free.
   void predict(Workspace<T>& ws, const T* x, long rows, T* out) const;
