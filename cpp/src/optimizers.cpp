@@ -152,7 +152,7 @@ void adam_values(bool amsgrad, bool split, const Scalars<T>& s, const T* g, T* m
 // When threads share the update (Block::split), the variables are updated in a pass of their own: every core
 // read them since the last update (a batch split between threads, or products split by columns), so each store
 // to one waits for the other cores' copies to be invalidated, and among the moments' stores those waits stalled
-// the whole loop (W2's step on two threads 1.17x faster; on one thread the extra pass costs 3%).
+// the whole loop (W2 trained on two threads 1.14x faster; on one thread the extra pass cost 3%).
 template <class T>
 DENSENN_NOINLINE void adam(const OptimizerConfig& c, const Scalars<T>& s, const Block<T>& b) {
   using Packet = typename Eigen::internal::packet_traits<T>::type;
