@@ -158,6 +158,13 @@ CASES = [
      r"^batch_size: expected an integer > 0, got '32'$"),
     ("predict-batch-size-0", "binary", lambda m: m.predict(X, batch_size=0, verbose=0), ValueError,
      r"^batch_size: expected an integer > 0, got 0$"),
+    # one row, quiet: the calls that go straight to the core still check batch_size
+    ("predict-one-row-batch-size-minus-1", "binary", lambda m: m.predict(X[:1], batch_size=-1, verbose=0),
+     ValueError, r"^batch_size: expected an integer > 0, got -1$"),
+    ("predict-one-row-batch-size-2.5", "binary", lambda m: m.predict(X[:1], batch_size=2.5, verbose=0), ValueError,
+     r"^batch_size: expected an integer > 0, got 2\.5$"),
+    ("predict-one-row-verbose-False", "binary", lambda m: m.predict(X[:1], verbose=False), ValueError,
+     r"^verbose: expected 'auto', 0, 1 or 2, got False$"),
     ("evaluate-batch-size-minus-1", "binary", lambda m: m.evaluate(X, YB, batch_size=-1, verbose=0), ValueError,
      r"^batch_size: expected an integer > 0, got -1$"),
     ("fit-epochs-minus-1", "binary", lambda m: m.fit(X, YB, epochs=-1, verbose=0), ValueError,

@@ -313,6 +313,13 @@ class Trainer:
         """Model outputs for x, as a float32 (or floatx) array of shape (n, outputs) (a list of them for a
         functional model with several outputs). x may also be a PyDataset, a generator or another iterable of
         batches (x, or a tuple whose first item is x): the outputs of all batches, concatenated."""
+        if callbacks is None and steps is None and type(verbose) is int and verbose == 0 and (
+                batch_size is None or type(batch_size) is int):
+            # (quiet and one array, the common call for a few rows: straight to the core, as predict_on_batch;
+            # the checks below cost 0.5 us of a 3.6 us row. Anything else, a bad batch_size too, goes on below.)
+            out = self._predict_ready(x, 32 if batch_size is None else batch_size)
+            if out is not None:
+                return out
         verbose = distribution.rank_verbose(data_adapter.verbose_level(verbose))
         if data_adapter.is_stream(x):
             return self._predict_stream(data_adapter.StreamAdapter(x, "x", steps, "steps", batch_size=batch_size),
