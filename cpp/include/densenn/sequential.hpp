@@ -137,6 +137,8 @@ class Sequential {
  private:
   const T* forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const;
   bool predict_passes(const T* x, long rows, T* out, bool check_input) const;
+  // With the lock held: passes of pass_rows rows on the calling thread, in a pooled workspace.
+  bool predict_here(const T* x, long rows, T* out, long pass_rows, bool check_input) const;
   // False (at once) when check_input finds a NaN or an infinity in x.
   bool predict_batches(Workspace<T>& ws, const T* x, long rows, T* out, long batch, bool check_input) const;
   // Rows [first, first + n) of a batch (see run_batch): in place, or gathered into ws.input.
