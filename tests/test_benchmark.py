@@ -160,6 +160,10 @@ def test_targets_are_judged_against_the_measured_peak_and_floor():
     assert verdicts["one W2 row from C ≤ 1.3x the memory floor (2.20 µs)"] == ("1.09x", "met")
     assert verdicts["one W1 row from Python ≤ 1.3x the memory floor (3.00 µs)"] == (
         "1.67x", "not met: the call from Python adds 1.50 µs to C's")
+    res["embedded_nets"]["W1"]["fastest_us"] = 5.5  # C's figure of a noisy run slower than Python's: no share told
+    assert dict((t, v) for t, _, v in benchmark.target_verdicts(res))[
+        "one W1 row from Python ≤ 1.3x the memory floor (3.00 µs)"] == "not met"
+    res["embedded_nets"]["W1"]["fastest_us"] = 3.5
     assert verdicts["W4's 1-row predict at least as fast as NumPy"] == ("1.33x", "met")
     assert verdicts["W4's 8-row predict at least as fast as NumPy"] == ("0.67x", "not met")
     assert verdicts["10,000 rows in one predict ≥ 1.2x the best other"] == ("1.43x vs NumPy", "met")

@@ -393,7 +393,7 @@ def test_few_row_predicts_of_every_width_match_numpy(isa):
     assert not bad, bad
 
 
-# Batches of 5-40 rows through one Dense layer of each narrow width (up to 136 float32 units), and 200 through the
+# Batches of 5-40 rows (tiles of every height from 1 to 8) through one Dense layer of each narrow width (up to 136 float32 units), and 200 through the
 # deepest (several blocks of rows): the predict and the kernel's gradient (x transposed times d loss / d output),
 # in float32 and float64, on the build named; each error against float64 NumPy relative to the scale of its
 # rounding, as above.
@@ -412,7 +412,7 @@ _MANY_ROW_WIDTHS = textwrap.dedent("""
             model.compile(optimizer="sgd", loss="mse")
             model.set_weights([rng.standard_normal((k, n)).astype(dtype), rng.standard_normal(n).astype(dtype)])
             w, b = (v.astype(np.float64) for v in model.get_weights())
-            for rows in (5, 6, 7, 11, 40) + ((200,) if k == 785 else ()):
+            for rows in (5, 6, 7, 9, 11, 13, 16, 40) + ((200,) if k == 785 else ()):
                 x = rng.standard_normal((rows, k)).astype(dtype)
                 x64 = x.astype(np.float64)
                 scale = np.abs(x64) @ np.abs(w) + np.abs(b)
@@ -431,11 +431,11 @@ _MANY_ROW_WIDTHS = textwrap.dedent("""
 
 @_EVERY_BUILD
 def test_batches_through_every_narrow_width_match_numpy(isa):
-    # Narrow products of more rows take tiles of 6, 3 and 1 rows (a read as it is, or transposed for the
-    # gradient) over panels of whole, overlapping, half and quarter packets, which split each width differently
-    # on each build; widths below a quarter packet take Eigen's product.
+    # Narrow products of more rows take tiles of 1 to 8 rows (a read as it is, or transposed for the gradient)
+    # over panels of whole, overlapping, half and quarter packets, which split each width and each batch
+    # differently on each build; widths below a quarter packet take Eigen's product.
     errors = _errors_on_build(_MANY_ROW_WIDTHS, isa)
-    assert len(errors) == 2 * 2 * (5 * (3 * 136 + 6) + 6)
+    assert len(errors) == 2 * 2 * (8 * (3 * 136 + 6) + 6)
     bad = [case for case in errors if case[5] > 8 * _EPS[case[0]] * max(8, case[2] ** 0.5, case[4] ** 0.5)]
     assert not bad, bad
 

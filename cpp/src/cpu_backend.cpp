@@ -469,16 +469,23 @@ void few_rows_product(const T* a, const T* b, T* c, long m, long n, long k, bool
 
 // c (m x n) (+)= a (m x k, or its transpose) * b (k x n, row-major) for a narrow c (at most narrow_columns)
 // whose b stays in cache (kLargeOperand), from more rows than few_rows_product takes: a batch through a layer
-// of up to 128 float32 outputs, forward and (a transposed) the kernel's gradient. Tiles of kTileRows rows x up to
-// kTilePackets packets keep their sums in registers over the whole depth, each load of b feeding kTileRows
-// multiply-adds and each broadcast of a's value kTilePackets; neither operand is packed. Eigen's GEMM packs
+// of up to 128 float32 outputs, forward and (a transposed) the kernel's gradient. Tiles of up to kMaxTileRows rows
+// x up to kTilePackets packets keep their sums in registers over the whole depth, each load of b feeding every
+// row of the tile and each broadcast of a's value every packet; neither operand is packed. Eigen's GEMM packs
 // both (a 10k-row batch read twice and written once) and runs a 64-wide c as 48 + 16 rows of its kernel:
 // 1667 x 784 x 64 ran at 208-233 GFLOP/s on one AVX-512 core against Eigen's 158-163, 117-121 against 98-102
 // on AVX2. Every value is one chain of multiply-adds in k's order, whatever its tile, so the numbers depend on
-// neither the row blocks threads take nor the panels; columns past the last whole packet are one more packet of
-// the last panel, overlapping its neighbour, as in narrow_panels.
-constexpr int kTileRows = 6;
-constexpr int kTilePackets = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS / 8;  // 6 x 4 sums of 32 registers, 6 x 2 of 16
+// neither the row blocks threads take nor the panels nor the tiles; columns past the last whole packet are one
+// more packet of the last panel, overlapping its neighbour, as in narrow_panels.
+// A tile's sums take three quarters of the registers (12 of 16, 24 of 32), b's packets and a's broadcast the
+// rest. A panel has up to kTilePackets packets, so that its tiles have 4 rows or more (each load of b feeds 4
+// multiply-adds), and a tile of fewer packets more rows, up to 8: two FMA units with a latency of 4 cycles
+// need 8 independent chains.
+constexpr int kTileSums = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS * 3 / 4;
+constexpr int kTilePackets = kTileSums / 4;
+constexpr int kMaxTileRows = 8;
+
+constexpr int tile_rows(int packets) { return std::min(kMaxTileRows, kTileSums / packets); }
 
 template <class T>
 bool narrow_rows_product_fits(long n, long k) {
@@ -514,18 +521,30 @@ void narrow_tile(const T* a, long lda, const T* b, long ldb, T* c, long ldc, lon
     for (int p = 0; p < N; ++p) ei::pstoreu(c + r * ldc + at(p), acc[r][p]);
 }
 
-// All m rows through one panel of N packets: tiles of kTileRows rows, the rest 3 and 1 at a time.
+// A tile of `rows` rows, 1 to R (a run-time count to a compile-time tile).
+template <class Packet, int N, bool Overlap, bool TransA, int R, class T>
+void narrow_tile_of(long rows, const T* a, long lda, const T* b, long ldb, T* c, long ldc, long k, long last,
+                    bool accumulate) {
+  if constexpr (R > 1)
+    if (rows < R)
+      return narrow_tile_of<Packet, N, Overlap, TransA, R - 1>(rows, a, lda, b, ldb, c, ldc, k, last, accumulate);
+  narrow_tile<Packet, R, N, Overlap, TransA>(a, lda, b, ldb, c, ldc, k, last, accumulate);
+}
+
+// All m rows through one panel of N packets, in tiles of as even heights as tile_rows(N) allows: full tiles and
+// a short rest left the rest's few chains waiting on the FMA latency (16 rows of a 20-wide c on AVX2 were
+// 6 + 6 + 3 + 1 rows of a 1-packet and of a 2-packet panel, now 4 x 4 rows of one 3-packet panel).
 template <class Packet, int N, bool Overlap, bool TransA, class T>
 void narrow_tile_rows(const T* a, long lda, const T* b, long ldb, T* c, long ldc, long m, long k, long last,
                       bool accumulate) {
-  auto row = [&](long r) { return TransA ? a + r : a + r * lda; };
-  long r = 0;
-  for (; r + kTileRows <= m; r += kTileRows)
-    narrow_tile<Packet, kTileRows, N, Overlap, TransA>(row(r), lda, b, ldb, c + r * ldc, ldc, k, last, accumulate);
-  for (; r + 3 <= m; r += 3)
-    narrow_tile<Packet, 3, N, Overlap, TransA>(row(r), lda, b, ldb, c + r * ldc, ldc, k, last, accumulate);
-  for (; r < m; ++r)
-    narrow_tile<Packet, 1, N, Overlap, TransA>(row(r), lda, b, ldb, c + r * ldc, ldc, k, last, accumulate);
+  constexpr int R = tile_rows(N);
+  const long tiles = (m + R - 1) / R;
+  for (long t = 0, r = 0; t < tiles; ++t) {
+    const long end = m * (t + 1) / tiles;
+    narrow_tile_of<Packet, N, Overlap, TransA, R>(end - r, TransA ? a + r : a + r * lda, lda, b, ldb, c + r * ldc,
+                                                  ldc, k, last, accumulate);
+    r = end;
+  }
 }
 
 // Rows in blocks of about kRowBlockBytes of a, every panel through one block before the next: a pass of each
@@ -535,7 +554,8 @@ constexpr long kRowBlockBytes = 1L << 18;
 template <class T>
 void narrow_rows_product(const Destination<T>& c, const Operand<T>& a, const T* b, long ldb, bool accumulate) {
   const long k = a.cols;
-  const long block = std::max(1L, kRowBlockBytes / long(sizeof(T)) / std::max(k, 1L) / kTileRows) * kTileRows;
+  const long block =
+      std::max(1L, kRowBlockBytes / long(sizeof(T)) / std::max(k, 1L) / kMaxTileRows) * kMaxTileRows;
   for (long start = 0; start < c.rows; start += block) {
     const Destination<T> rows_c = c.middle_rows(start, std::min(block, c.rows - start));
     const Operand<T> rows_a = a.middle_rows(start, rows_c.rows);
