@@ -199,8 +199,10 @@ def test_fit_with_sample_weights_matches_reference(opt, banknote):
 
 
 # A training batch of a small network runs as blocks of rows, one per thread, that sum their gradients
-# (Sequential's shards, threading.hpp): the same step as one pass over the batch, to rounding. Each case
-# trains in a child with one thread and with two (forced, so that the batches split on any machine).
+# (Sequential's shards, threading.hpp), or, for a batch of up to 64 rows whose first layer holds most of the
+# weights, with that layer's inputs split between threads, each updating its own rows of the kernel
+# (Sequential's input-split pass): the same step as one pass over the batch, to rounding. Each case trains in
+# a child with one thread and with more (forced, so that the batches split on any machine).
 _SPLIT_TRAINING = textwrap.dedent(r"""
     import sys
     import numpy as np
@@ -216,6 +218,20 @@ _SPLIT_TRAINING = textwrap.dedent(r"""
         net = [Input(shape=(784,)), layers.Dense(100, activation="sigmoid"), layers.Dense(50, activation="sigmoid"),
                layers.Dense(10, activation="softmax")]
         loss, optimizer, sw = "categorical_crossentropy", optimizers.SGD(0.1, momentum=0.9), rng.uniform(0, 2, 600)
+        batch = 128
+    elif case == "inputs":  # W3's network, 16-row batches: the input split (two parts of 356 and 357 inputs),
+        # but for the last batch of 10 rows (too little work: one thread)
+        x = rng.normal(size=(410, 713)).astype(np.float32)
+        y = (x[:, :20].sum(axis=1, keepdims=True) > 0).astype(np.float32)
+        net = [Input(shape=(713,)), layers.Dense(20, activation="relu"), layers.Dense(10, activation="relu"),
+               layers.Dense(1, activation="sigmoid")]
+        loss, optimizer, sw, batch = "binary_crossentropy", optimizers.Adam(0.005), rng.uniform(0, 2, 410), 16
+    elif case == "inputs_parts":  # 9 units: parts of whole cache lines of the kernel (16-input steps), up to 4
+        x = rng.normal(size=(200, 300)).astype(np.float32)
+        y = densenn.utils.to_categorical(np.argmax(x[:, :3], axis=1), 3)
+        net = [Input(shape=(300,)), layers.Dense(9, activation="tanh"), layers.Dense(3, activation="softmax")]
+        loss, optimizer, sw = "categorical_crossentropy", optimizers.SGD(0.05, momentum=0.9, nesterov=True), None
+        batch = 64
     else:  # hinge: Keras maps {0, 1} labels to {-1, 1} only when the whole batch is {0, 1}; here the first
         # half of batches 1 and 3 is {0, 1} and the second half {-1, 1}, batch 2 all {0, 1}: no block may decide alone
         x = rng.normal(size=(384, 64)).astype(np.float32)
@@ -224,21 +240,21 @@ _SPLIT_TRAINING = textwrap.dedent(r"""
         y[320:] = 2 * y[320:] - 1
         net = [Input(shape=(64,)), layers.Dense(512), layers.Activation("relu"), layers.Dense(64, activation="tanh"),
                layers.Dense(1, activation="tanh")]
-        loss, optimizer, sw = "hinge", optimizers.Adam(0.005), None
+        loss, optimizer, sw, batch = "hinge", optimizers.Adam(0.005), None, 128
     model = Sequential(net)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     initial = model.get_weights()
-    history = model.fit(x, y, batch_size=128, epochs=3, shuffle=shuffle, verbose=0, sample_weight=sw)
-    np.savez(out, x=x, y=y, sw=np.ones(len(x)) if sw is None else sw, loss=history.history["loss"],
+    history = model.fit(x, y, batch_size=batch, epochs=3, shuffle=shuffle, verbose=0, sample_weight=sw)
+    np.savez(out, x=x, y=y, sw=np.ones(len(x)) if sw is None else sw, batch=batch, loss=history.history["loss"],
              accuracy=history.history["accuracy"], **{f"initial{i}": w for i, w in enumerate(initial)},
              **{f"final{i}": w for i, w in enumerate(model.get_weights())})
 """)
 
 
-def split_training_runs(case, tmp_path, shuffle=False):
-    """_SPLIT_TRAINING's results with one thread and with two: {threads: arrays}."""
+def split_training_runs(case, tmp_path, shuffle=False, threads_list=(1, 2)):
+    """_SPLIT_TRAINING's results with each thread count: {threads: arrays}."""
     runs = {}
-    for threads in (1, 2):
+    for threads in threads_list:
         path = tmp_path / f"{threads}.npz"
         child = subprocess.run([sys.executable, "-c", _SPLIT_TRAINING, case, str(path), "shuffle" if shuffle else "-"],
                                capture_output=True, text=True, timeout=600,
@@ -248,37 +264,46 @@ def split_training_runs(case, tmp_path, shuffle=False):
     return runs
 
 
-@pytest.mark.parametrize("case", ["mnist", "hinge"])
-def test_training_split_across_threads_matches_reference(case, tmp_path):
-    runs = split_training_runs(case, tmp_path)
-    one, two = runs[1], runs[2]
+@pytest.mark.parametrize("case, threads", [("mnist", 2), ("hinge", 2), ("inputs", 2), ("inputs_parts", 3)])
+def test_training_split_across_threads_matches_reference(case, threads, tmp_path):
+    runs = split_training_runs(case, tmp_path, threads_list=(1, threads))
+    one, two = runs[1], runs[threads]
     count = sum(key.startswith("final") for key in one)
     initial = [one[f"initial{i}"] for i in range(count)]
     if case == "mnist":
         spec = [("dense", "sigmoid", True), ("dense", "sigmoid", True), ("dense", "softmax", True)]
         ref = ReferenceModel(spec, initial, "categorical_crossentropy", "sgd", dtype=np.float32, learning_rate=0.1,
                              momentum=0.9)
+    elif case == "inputs":
+        spec = [("dense", "relu", True), ("dense", "relu", True), ("dense", "sigmoid", True)]
+        ref = ReferenceModel(spec, initial, "binary_crossentropy", "adam", dtype=np.float32, learning_rate=0.005)
+    elif case == "inputs_parts":
+        spec = [("dense", "tanh", True), ("dense", "softmax", True)]
+        ref = ReferenceModel(spec, initial, "categorical_crossentropy", "sgd", dtype=np.float32, learning_rate=0.05,
+                             momentum=0.9, nesterov=True)
     else:
         spec = [("dense", "linear", True), ("activation", "relu"), ("dense", "tanh", True), ("dense", "tanh", True)]
         ref = ReferenceModel(spec, initial, "hinge", "adam", dtype=np.float32, learning_rate=0.005)
-    ref_losses = [ref.train_epoch(one["x"], one["y"], batch_size=128, sample_weight=one["sw"].astype(np.float32))
-                  for _ in range(3)]
+    ref_losses = [ref.train_epoch(one["x"], one["y"], batch_size=int(one["batch"]),
+                                  sample_weight=one["sw"].astype(np.float32)) for _ in range(3)]
     for run in (one, two):
         assert_bit_identical([run[f"initial{i}"] for i in range(count)], initial)
         final = [run[f"final{i}"] for i in range(count)]
         np.testing.assert_allclose(run["loss"], ref_losses, rtol=L_RTOL)
         assert max_change(initial, final) > 1e-3
         assert_weights_close(final, ref.weights)
-    # The two-thread run did split (its sums ran in another order: the last bits differ), and its metrics
-    # saw each batch whole, as the one-thread run's.
+    # The run with more threads did split (its sums ran in another order: the last bits differ), and its
+    # metrics saw each batch whole, as the one-thread run's.
     assert any(not np.array_equal(one[f"final{i}"], two[f"final{i}"]) for i in range(count))
     np.testing.assert_allclose(two["accuracy"], one["accuracy"], atol=1e-6)
 
 
-def test_shuffled_training_split_across_threads_matches_one_thread(tmp_path):
-    # Shuffled batches: each thread gathers its own block's rows through the shuffled order, where one thread
-    # gathers the whole batch; the same seed draws the same order, so both train on the same batches.
-    one, two = split_training_runs("mnist", tmp_path, shuffle=True).values()
+@pytest.mark.parametrize("case", ["mnist", "inputs"])
+def test_shuffled_training_split_across_threads_matches_one_thread(case, tmp_path):
+    # Shuffled batches: each thread gathers its own block's rows (or its columns of every row) through the
+    # shuffled order, where one thread gathers the whole batch; the same seed draws the same order, so both
+    # train on the same batches.
+    one, two = split_training_runs(case, tmp_path, shuffle=True).values()
     count = sum(key.startswith("final") for key in one)
     initial = [one[f"initial{i}"] for i in range(count)]
     final_one, final_two = ([run[f"final{i}"] for i in range(count)] for run in (one, two))
@@ -287,7 +312,7 @@ def test_shuffled_training_split_across_threads_matches_one_thread(tmp_path):
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=L_RTOL)
     np.testing.assert_allclose(two["accuracy"], one["accuracy"], atol=1e-6)
     # and the order mattered: unshuffled training ends elsewhere
-    unshuffled = split_training_runs("mnist", tmp_path)[1]
+    unshuffled = split_training_runs(case, tmp_path)[1]
     assert max_change(final_one, [unshuffled[f"final{i}"] for i in range(count)]) > 1e-4
 
 

@@ -87,27 +87,50 @@ double Dense<T>::penalty(Backend<T>& be, const T* y, long rows) const {
 
 template <class T>
 void Dense<T>::forward(Backend<T>& be, const T* x, T* y, T* scratch, long rows, const PassContext& ctx) {
-  T* z = scratch_size(rows) ? scratch : y;
-  be.matmul(false, false, rows, out_, in_, x, kernel_, z, false);
+  T* z = pre_activation(y, scratch, rows);
+  partial_product(be, x, 0, in_, z, rows);
   // A NaN or an infinity in a row of x makes every product of that row NaN or infinite, whatever the weights:
   // x's check reads z, still in cache, and x itself only when z holds one (an overflow or the weights may too).
   if (ctx.input_finite && !be.all_finite(z, std::size_t(rows * out_)))
     *ctx.input_finite = be.all_finite(x, std::size_t(rows * in_));
-  be.bias_activation_forward(act_, bias_, z, y, rows, out_);
+  activate(be, y, scratch, rows);
+}
+
+template <class T>
+void Dense<T>::partial_product(Backend<T>& be, const T* x_part, long first, long count, T* z_part, long rows) const {
+  be.matmul(false, false, rows, out_, count, x_part, kernel_ + first * out_, z_part, false);
+}
+
+template <class T>
+void Dense<T>::activate(Backend<T>& be, T* y, T* scratch, long rows) const {
+  be.bias_activation_forward(act_, bias_, pre_activation(y, scratch, rows), y, rows, out_);
 }
 
 template <class T>
 void Dense<T>::backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
                         bool grad_is_logits, T* param_grads) {
-  T* dkernel = param_grads;
-  T* dbias = bias_ && param_grads ? param_grads + in_ * out_ : nullptr;
+  output_gradient(be, y, scratch, grad, rows, grad_is_logits, param_grads);
+  kernel_gradient(be, x, 0, in_, grad, rows, param_grads);
+  if (dx) be.matmul(false, true, rows, in_, out_, grad, kernel_, dx, false);  // dx = dz W^T
+  if (param_grads) add_penalty_gradient(be, options_.kernel_penalty, kernel_, param_grads, in_ * out_, 1.0);
+}
+
+template <class T>
+void Dense<T>::output_gradient(Backend<T>& be, const T* y, const T* scratch, T* grad, long rows,
+                               bool grad_is_logits, T* param_grads) const {
   add_penalty_gradient(be, options_.activity_penalty, y, grad, rows * out_, 1.0 / double(rows));
   if (!grad_is_logits) be.activation_backward(act_, scratch, y, grad, rows, out_);
-  if (dkernel) be.matmul(true, false, in_, out_, rows, x, grad, dkernel, false);  // dW = x^T dz
-  if (dbias) be.bias_gradient(grad, dbias, rows, out_);
-  if (dx) be.matmul(false, true, rows, in_, out_, grad, kernel_, dx, false);  // dx = dz W^T
-  if (dkernel) add_penalty_gradient(be, options_.kernel_penalty, kernel_, dkernel, in_ * out_, 1.0);
-  if (dbias) add_penalty_gradient(be, options_.bias_penalty, bias_, dbias, out_, 1.0);
+  if (!bias_ || !param_grads) return;
+  T* dbias = param_grads + in_ * out_;
+  be.bias_gradient(grad, dbias, rows, out_);
+  add_penalty_gradient(be, options_.bias_penalty, bias_, dbias, out_, 1.0);
+}
+
+template <class T>
+void Dense<T>::kernel_gradient(Backend<T>& be, const T* x_part, long first, long count, const T* grad, long rows,
+                               T* param_grads) const {
+  if (param_grads)  // dW = x^T dz
+    be.matmul(true, false, count, out_, rows, x_part, grad, param_grads + first * out_, false);
 }
 
 template <class T>

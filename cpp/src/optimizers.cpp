@@ -352,6 +352,10 @@ int optimizer_state_per_param(const OptimizerConfig& c) {
   return 0;
 }
 
+bool optimizer_updates_in_parts(const OptimizerConfig& c) {
+  return kind_of(c) != Kind::nadam && c.clipnorm == 0 && c.global_clipnorm == 0;
+}
+
 std::size_t optimizer_state_size(const OptimizerConfig& c, std::size_t n) {
   const std::size_t per_param = std::size_t(optimizer_state_per_param(c));
   return per_param * n + (kind_of(c) == Kind::nadam ? 1 : 0);

@@ -190,10 +190,15 @@ const T* Sequential<T>::forward(Workspace<T>& ws, const T* x, long rows, const P
   // ctx.input_finite: told by the first layer when it can, else read here; the other layers never see it.
   if (ctx.input_finite && (layers_.empty() || !layers_.front()->tells_input_finite()))
     *ctx.input_finite = backend_->all_finite(x, std::size_t(rows * input_dim_));
+  return forward_from(ws, 0, x, rows, ctx);
+}
+
+template <class T>
+const T* Sequential<T>::forward_from(Workspace<T>& ws, std::size_t first, const T* in, long rows,
+                                     const PassContext& ctx) const {
   PassContext later = ctx;
   later.input_finite = nullptr;
-  const T* in = x;
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
+  for (std::size_t i = first; i < layers_.size(); ++i) {
     if (ctx.input_finite && !*ctx.input_finite) break;
     interruption_point();
     layers_[i]->forward(*backend_, in, ws.outputs[i].data(), ws.scratch[i].data(), rows, i == 0 ? ctx : later);
@@ -366,9 +371,9 @@ double Sequential<T>::penalty(const Workspace<T>& ws, long rows) const {
 }
 
 template <class T>
-void Sequential<T>::backward(Workspace<T>& ws, const T* x, long rows, T* param_grads) {
+void Sequential<T>::backward(Workspace<T>& ws, const T* x, long rows, T* param_grads, std::size_t stop) {
   // Below the lowest trainable layer no gradient is wanted: a frozen base of a network costs no backward pass.
-  for (std::size_t i = layers_.size(); i-- > lowest_trainable_;) {
+  for (std::size_t i = layers_.size(); i-- > std::max(stop, lowest_trainable_);) {
     interruption_point();
     const T* in = i == 0 ? x : ws.outputs[i - 1].data();
     T* dx = i == lowest_trainable_ ? nullptr : ws.grad_next.data();
@@ -449,6 +454,102 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
     if (!failed.load())
       for (int s = 1; s < shards; ++s)
         backend_->add(shard_grads_.data() + std::size_t(s - 1) * stride + lo, grads_.data() + lo, hi - lo);
+  }
+  if (error) std::rethrow_exception(error);
+  return loss;
+}
+
+template <class T>
+int Sequential<T>::input_split_parts(long rows) const {
+  if (layers_.empty() || lowest_trainable_ != 0 || !layers_[0]->splits_by_rows() ||
+      !dynamic_cast<const Dense<T>*>(layers_[0].get()) || !optimizer_updates_in_parts(optimizer_) ||
+      double(rows) * double(largest_layer_params_) >= kParallelWork)  // its products are threaded instead
+    return 1;
+  // The rest of the step runs on one thread while the others wait: most of the work must be the first layer's.
+  const double first = double(layers_[0]->param_count()), rest = double(params_.size()) - first;
+  return input_parts_for(input_dim_, rows, first, rest);
+}
+
+template <class T>
+double Sequential<T>::input_split_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w,
+                                       long rows, int parts, double* metric_states, double learning_rate) {
+  auto& dense = static_cast<Dense<T>&>(*layers_[0]);
+  const long in = input_dim_, units = dense.output_dim(), cols = output_dim();
+  // Each part's kernel rows start on a cache line where the width allows: no line is updated by two threads.
+  const long line = long(64 / sizeof(T)), align = line / std::gcd(units, line);
+  std::vector<long> bounds(std::size_t(parts) + 1, in);
+  for (int p = 0; p < parts; ++p) bounds[std::size_t(p)] = std::min(in, in * p / parts / align * align);
+  part_inputs_.resize(std::size_t(parts));
+  part_products_.resize(std::size_t(parts));
+  part_variables_.resize(std::size_t(parts) + 1);
+  const Slice kernel = variables_[0];
+  for (int p = 0; p < parts; ++p) {
+    const long first = bounds[std::size_t(p)], count = bounds[std::size_t(p) + 1] - first;
+    part_inputs_[std::size_t(p)].resize(std::size_t(rows * count));
+    if (p > 0) part_products_[std::size_t(p)].resize(std::size_t(rows * units));
+    part_variables_[std::size_t(p)].assign(
+        1, Slice{kernel.offset + std::size_t(first * units), std::size_t(count * units)});
+  }
+  std::vector<Slice>& rest = part_variables_[std::size_t(parts)];
+  rest.clear();
+  for (const Slice& v : trainable_variables_)
+    if (v.offset != kernel.offset) rest.push_back(v);
+  T *y0 = ws.outputs[0].data(), *z0 = ws.scratch[0].data(), *z = dense.pre_activation(y0, z0, rows);
+  T* kernel_grads = grads_.data() + param_offsets_[0];
+  double loss = 0;
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  auto guarded = [&](auto&& f) {  // as in sharded_pass
+    if (failed.load()) return;
+    try {
+      f();
+    } catch (...) {
+#pragma omp critical(densenn_shard_error)
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+  };
+  auto update = [&](const std::vector<Slice>& variables) {
+    backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
+                             variables, iterations_, learning_rate, 1);
+  };
+#pragma omp parallel num_threads(parts)
+  {
+    FlushDenormals flush;  // the team's threads too
+    const int me = team_member(), team = team_size();
+    for (int p = me; p < parts; p += team)  // the team may have fewer threads than parts
+      guarded([&] {
+        const long first = bounds[std::size_t(p)], count = bounds[std::size_t(p) + 1] - first;
+        T* part = part_inputs_[std::size_t(p)].data();
+        for (long r = 0; r < rows; ++r)
+          backend_->copy(x + (index ? index[r] : r) * in + first, part + r * count, std::size_t(count));
+        dense.partial_product(*backend_, part, first, count, p == 0 ? z : part_products_[std::size_t(p)].data(),
+                              rows);
+      });
+#pragma omp barrier
+    if (me == 0)
+      guarded([&] {  // the products summed in part order, then the rest of the step, as in run_batch
+        for (int p = 1; p < parts; ++p)
+          backend_->add(part_products_[std::size_t(p)].data(), z, std::size_t(rows * units));
+        dense.activate(*backend_, y0, z0, rows);
+        const T* pred = forward_from(ws, 1, y0, rows, PassContext{true, &noise_rng_});
+        loss = backend_->loss_value(loss_, pred, y, w, rows, cols) + penalty(ws, rows);
+        accumulate_metrics(pred, y, w, rows, metric_states);
+        backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
+        backward(ws, nullptr, rows, grads_.data(), 1);
+        dense.output_gradient(*backend_, y0, z0, ws.grad.data(), rows, fused_ && layers_.size() == 1, kernel_grads);
+      });
+#pragma omp barrier
+    // Nothing below throws: the update starts only once the passes are complete, and then runs to its end.
+    if (!failed.load()) {
+      for (int p = me; p < parts; p += team) {
+        const long first = bounds[std::size_t(p)], count = bounds[std::size_t(p) + 1] - first;
+        dense.kernel_gradient(*backend_, part_inputs_[std::size_t(p)].data(), first, count, ws.grad.data(), rows,
+                              kernel_grads);
+        update(part_variables_[std::size_t(p)]);
+      }
+      if (me == 0) update(rest);
+    }
   }
   if (error) std::rethrow_exception(error);
   return loss;
@@ -546,6 +647,12 @@ double Sequential<T>::run_batch(Workspace<T>& ws, const T* x, const long* index,
   try {
     double loss;
     const bool data_parallel = training && communicator_ && communicator_->size() > 1;
+    const int parts = !training || data_parallel || training_blocks_ ? 1 : input_split_parts(rows);
+    if (parts > 1) {  // the update too
+      loss = input_split_pass(ws, x, index, y, w, rows, parts, metric_states, learning_rate);
+      ++iterations_;
+      return loss;
+    }
     const int shards = !training || data_parallel ? 1 : training_blocks_ ? training_blocks_ : training_shards(rows);
     if (data_parallel) {
       loss = data_parallel_pass(ws, x, index, y, w, rows, metric_states);

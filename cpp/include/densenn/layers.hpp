@@ -148,6 +148,19 @@ class Dense final : public Layer<T> {
   void backward(Backend<T>& be, const T* x, const T* y, T* scratch, T* grad, T* dx, long rows,
                 bool grad_is_logits, T* param_grads) override;
 
+  // forward and backward in parts, for a batch whose inputs are split between threads by columns (Sequential's
+  // input-split pass): x_part is the batch's inputs [first, first + count) (rows x count), z_part receives its
+  // product with the kernel's rows [first, first + count), the parts' sum goes to pre_activation(), activate()
+  // adds the bias and applies the activation; output_gradient() turns dL/dy in grad into dL/dz (and the bias
+  // gradient), from which kernel_gradient() computes the kernel's rows [first, first + count).
+  void partial_product(Backend<T>& be, const T* x_part, long first, long count, T* z_part, long rows) const;
+  T* pre_activation(T* y, T* scratch, long rows) const { return scratch_size(rows) ? scratch : y; }
+  void activate(Backend<T>& be, T* y, T* scratch, long rows) const;
+  void output_gradient(Backend<T>& be, const T* y, const T* scratch, T* grad, long rows, bool grad_is_logits,
+                       T* param_grads) const;
+  void kernel_gradient(Backend<T>& be, const T* x_part, long first, long count, const T* grad, long rows,
+                       T* param_grads) const;
+
  private:
   long in_, out_;
   ActivationSpec act_;

@@ -53,6 +53,10 @@ std::vector<std::string> optimizer_names();
 // std::invalid_argument, listing the valid names, for an unknown name.
 int optimizer_state_per_param(const OptimizerConfig& config);
 
+// Whether steps over parts of the variables, one after another, update them as one step over all of them
+// does: not when a norm spans variables (clipnorm, global_clipnorm) or the step updates a scalar state (Nadam).
+bool optimizer_updates_in_parts(const OptimizerConfig& config);
+
 // Total state size for n parameters: state_per_param * n, plus the
 // optimizer's scalar variables (Nadam's u_product) at the end.
 std::size_t optimizer_state_size(const OptimizerConfig& config, std::size_t n);

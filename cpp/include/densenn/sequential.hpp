@@ -136,6 +136,8 @@ class Sequential {
 
  private:
   const T* forward(Workspace<T>& ws, const T* x, long rows, const PassContext& ctx) const;
+  // Layers [first, end) forward from `in` (the output of layer first - 1, or x); the output's address.
+  const T* forward_from(Workspace<T>& ws, std::size_t first, const T* in, long rows, const PassContext& ctx) const;
   bool predict_passes(const T* x, long rows, T* out, bool check_input) const;
   // With the lock held: passes of pass_rows rows on the calling thread, in a pooled workspace.
   bool predict_here(const T* x, long rows, T* out, long pass_rows, bool check_input) const;
@@ -146,7 +148,8 @@ class Sequential {
   // Sizes only what forward passes use (layer outputs and scratch): predict's pooled workspaces.
   void reserve_forward(Workspace<T>& ws, long rows) const;
   // From dL/d(prediction) in ws.grad back through the layers; the parameters' gradients go to param_grads.
-  void backward(Workspace<T>& ws, const T* x, long rows, T* param_grads);
+  // Layers below `stop` (at least lowest_trainable_) are left to the caller, with dL/d(their output) in ws.grad.
+  void backward(Workspace<T>& ws, const T* x, long rows, T* param_grads, std::size_t stop = 0);
   // Blocks of rows a training batch of `rows` rows splits into, one per thread (1: not split).
   int training_shards(long rows) const;
   // The forward and backward pass of a training batch split into `shards` blocks of rows run by a team of
@@ -156,6 +159,17 @@ class Sequential {
   // Returns the batch loss.
   double sharded_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w, long rows,
                       int shards, double* metric_states);
+  // Parts of the first layer's inputs a training batch of `rows` rows splits into, one per thread (1: not
+  // split; see input_split_pass).
+  int input_split_parts(long rows) const;
+  // A training step (passes and update) with the first layer, a Dense layer, split between `parts` threads by
+  // its inputs: each thread copies its columns of the batch, multiplies them by its rows of the kernel, and
+  // after the rest of the step (on the first thread) computes and updates those kernel rows. Each thread so
+  // keeps its part of the kernel, its gradient and its optimizer state in its own cache, where a batch split by
+  // rows has every thread read all of them and the update's stores wait for the other cores' copies. Returns
+  // the batch loss.
+  double input_split_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w, long rows,
+                          int parts, double* metric_states, double learning_rate);
   // A training batch's forward and backward pass on this rank's block of rows (see set_communicator), then the
   // exchange; leaves the whole batch's gradients in grads(). Returns the batch loss.
   double data_parallel_pass(Workspace<T>& ws, const T* x, const long* index, const T* y, const T* w, long rows,
@@ -193,6 +207,8 @@ class Sequential {
   std::size_t lowest_trainable_ = 0;        // backward stops at this layer (layers_.size(): none trainable)
   std::vector<Workspace<T>> shard_ws_;      // one per block of rows
   Buffer<T> shard_grads_;                   // blocks 1, 2, ...'s gradients, each laid out as grads() from a cache line (block 0 uses grads())
+  std::vector<Buffer<T>> part_inputs_, part_products_;   // input_split_pass's columns and products, per part
+  std::vector<std::vector<Slice>> part_variables_;       // its updates: each part's kernel rows, then the rest
   Buffer<T> state_backup_;  // run_batch's copy of state_, to undo a step that throws
   std::shared_ptr<Communicator> communicator_;  // data parallelism (null: none)
   int training_blocks_ = 0;                     // set_training_blocks

@@ -11,8 +11,8 @@ Method, and why:
   faster setting is reported (it differs per workload: small products often run slower threaded).
 - Same data, same glorot-uniform initial weights (copied into every framework), same batch order policy (a
   new shuffle each epoch), same optimizer with Keras' hyperparameters. Training speed is the median of
-  several epochs after a warm-up epoch. A loss check (one unshuffled epoch from the same weights, the loss
-  recomputed by one NumPy formula) shows the runners really do the same arithmetic.
+  several epochs after a warm-up (epochs for 0.5 s, then one more). A loss check (one unshuffled epoch from
+  the same weights, the loss recomputed by one NumPy formula) shows the runners really do the same arithmetic.
 - Runner notes: PyTorch is a plain eager loop (torch.nn.Sequential, logits + CrossEntropyLoss /
   BCEWithLogitsLoss, torch.optim.SGD/Adam; torch adds Adam's eps to sqrt(v_hat) where Keras adds 1e-7 to
   sqrt(v), so each step sets torch's eps to 1e-7 / sqrt(1 - beta_2^t), the Keras update exactly). Keras 3

@@ -26,11 +26,20 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+# Every runner trains this long before its timed epochs (and its own warm-up epoch): on a virtual machine a
+# core that was idle ran a two-thread step 2x slower for its first ~0.1 s, longer than one epoch of W3.
+WARM_UP_S = 0.5
+
+
 def _job_train(runner, job):
     name = job["workload"]
     r = RUNNER_CLASSES[runner](name)
     x, y = workload_data(name, job.get("rows"))
-    times = r.epoch_times(r.prepare(x, y), job["epochs"])
+    data = r.prepare(x, y)
+    start = time.perf_counter()
+    while time.perf_counter() - start < WARM_UP_S:
+        r.epoch(data)
+    times = r.epoch_times(data, job["epochs"])
     epoch_s = statistics.median(times)
     return {"epoch_s": epoch_s, "samples_per_s": len(x) / epoch_s, "epoch_times": times, "rows": len(x),
             "approx": r.approx}
