@@ -260,7 +260,7 @@ constexpr int narrow_chains(int packets) {
 // N packets of columns from c's column 0: packet p at p * P, the last at `last` (at most (N - 1) * P) where
 // Overlap (a compile-time offset otherwise: an indexed load in the loop made 784 x 64 1.15x slower on AVX2).
 // A function of its own: inlined into few_rows_product, GCC kept the sums of the C runtime's AVX2 build on the
-// stack, not in registers (one W2 row from C 1.5x slower than from Python).
+// stack, not in registers (one W2 row from C 1.7x slower).
 template <class Packet, int N, bool Overlap, class T>
 EIGEN_DONT_INLINE void narrow_panel(const T* x, const T* b, long ldb, T* c, long k, long last, bool accumulate) {
   namespace ei = Eigen::internal;

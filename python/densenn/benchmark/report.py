@@ -144,9 +144,9 @@ def markdown_report(res, title="densenn benchmark"):
              "FP32 peak measured with an FMA loop (12 independent chains, best of start and end of the run): "
              + (", ".join(f"{k} {g:,.0f} GFLOP/s" for k, g in peak.items()) or "not measured") + ".",
              *_targets_table(res),
-             "", f"Training samples/s, median of {res['epochs']} epoch(s) after a warm-up ({WARM_UP_S:g} s, then one epoch), "
-             f"each runner in its own process with its faster thread setting (1 or {m['cores']} threads; `(Nt)`), "
-             f"the best of {res.get('rounds', 1)} round(s) in which the runners take turns. "
+             "", f"Training samples/s, median of {res['epochs']} epoch(s) after a warm-up ({WARM_UP_S:g} s, then one "
+             f"epoch), each runner in its own process with its faster thread setting (1 or {m['cores']} threads; "
+             f"`(Nt)`), the best of {res.get('rounds', 1)} round(s) in which the runners take turns. "
              "Ratio: densenn / the best other runner (≈ = not the same network, left out of the ratio).", ""]
     head = "| workload | " + " | ".join(LABELS[r] for r in runners) + " | densenn / best other | target |"
     lines += [head, "|---|" + "---:|" * (len(runners) + 2)]
