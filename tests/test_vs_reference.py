@@ -226,6 +226,13 @@ _SPLIT_TRAINING = textwrap.dedent(r"""
         net = [Input(shape=(713,)), layers.Dense(20, activation="relu"), layers.Dense(10, activation="relu"),
                layers.Dense(1, activation="sigmoid")]
         loss, optimizer, sw, batch = "binary_crossentropy", optimizers.Adam(0.005), rng.uniform(0, 2, 410), 16
+    elif case == "inputs_noise":  # the input split with Dropout and BatchNormalization after the first layer (the
+        # first thread runs them on the whole batch, drawing the masks in the one-thread order)
+        x = rng.normal(size=(410, 713)).astype(np.float32)
+        y = densenn.utils.to_categorical(np.argmax(x[:, :4], axis=1), 4)
+        net = [Input(shape=(713,)), layers.Dense(24, activation="relu"), layers.Dropout(0.3),
+               layers.BatchNormalization(), layers.Dense(4, activation="softmax")]
+        loss, optimizer, sw, batch = "categorical_crossentropy", optimizers.RMSprop(0.002), None, 16
     elif case == "inputs_parts":  # 9 units: parts of whole cache lines of the kernel (16-input steps), up to 4
         x = rng.normal(size=(200, 300)).astype(np.float32)
         y = densenn.utils.to_categorical(np.argmax(x[:, :3], axis=1), 3)
@@ -298,11 +305,11 @@ def test_training_split_across_threads_matches_reference(case, threads, tmp_path
     np.testing.assert_allclose(two["accuracy"], one["accuracy"], atol=1e-6)
 
 
-@pytest.mark.parametrize("case", ["mnist", "inputs"])
+@pytest.mark.parametrize("case", ["mnist", "inputs", "inputs_noise"])
 def test_shuffled_training_split_across_threads_matches_one_thread(case, tmp_path):
     # Shuffled batches: each thread gathers its own block's rows (or its columns of every row) through the
-    # shuffled order, where one thread gathers the whole batch; the same seed draws the same order, so both
-    # train on the same batches.
+    # shuffled order, where one thread gathers the whole batch; the same seed draws the same order (and the
+    # same dropout masks), so both train on the same batches.
     one, two = split_training_runs(case, tmp_path, shuffle=True).values()
     count = sum(key.startswith("final") for key in one)
     initial = [one[f"initial{i}"] for i in range(count)]
