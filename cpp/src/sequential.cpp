@@ -30,6 +30,31 @@ double forward_values(const std::vector<std::unique_ptr<Layer<T>>>& layers, long
   return values;
 }
 
+// The first exception thrown in an OpenMP team's work, rethrown after the parallel region: an exception must not
+// leave the region nor skip a barrier. Once one is thrown, the work still to start is skipped.
+class TeamErrors {
+ public:
+  template <class Work>
+  void run(Work&& work) {
+    if (failed()) return;
+    try {
+      work();
+    } catch (...) {  // e.g. Interrupted, which only the calling thread (the team's first) throws
+#pragma omp critical(densenn_team_error)
+      if (!error_) error_ = std::current_exception();
+      failed_ = true;
+    }
+  }
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::exception_ptr error_;
+  std::atomic<bool> failed_{false};
+};
+
 // Block s of a batch of `rows` rows cut into blocks of `block` rows: its first row and row count (empty past the
 // batch's end). One rule for a split batch's threads (sharded_pass) and for data parallelism's ranks.
 std::pair<long, long> block_rows(long rows, long block, long s) {
@@ -239,17 +264,16 @@ bool Sequential<T>::predict_passes(const T* x, long rows, T* out, bool check_inp
   const auto lock = lock_shared();
   if (threads == 1)  // no OpenMP region: entering one, even for a team of one, cost ~0.8 us of a 2.4 us row
     return predict_here(x, rows, out, pass_rows, check_input);
-  std::exception_ptr error;
-  std::atomic<bool> failed{false}, nonfinite{false};
+  TeamErrors errors;
+  std::atomic<bool> nonfinite{false};
 #pragma omp parallel num_threads(threads)
   {
     FlushDenormals flush;  // the team's threads too
     std::optional<typename Pool<Workspace<T>>::Lease> ws;  // this thread's, reserved for pass_rows: every pass fits
 #pragma omp for schedule(dynamic)
     for (long pass = 0; pass < passes; ++pass) {
-      // (an exception must not leave the loop)
-      if (failed.load(std::memory_order_relaxed) || nonfinite.load(std::memory_order_relaxed)) continue;
-      try {
+      if (nonfinite.load(std::memory_order_relaxed)) continue;
+      errors.run([&] {
         if (!ws) {
           ws.emplace(predict_pool_.take());
           reserve_forward(**ws, pass_rows);
@@ -258,14 +282,10 @@ bool Sequential<T>::predict_passes(const T* x, long rows, T* out, bool check_inp
         if (!predict_batches(**ws, x + start * input_dim_, std::min(pass_rows, rows - start),
                              out + start * output_dim(), pass_rows, check_input))
           nonfinite = true;
-      } catch (...) {  // e.g. Interrupted, which only the calling thread's interruption points throw
-#pragma omp critical(densenn_predict_error)
-        if (!error) error = std::current_exception();
-        failed = true;
-      }
+      });
     }
   }
-  if (error) std::rethrow_exception(error);
+  errors.rethrow();
   return !nonfinite;
 }
 
@@ -408,24 +428,13 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
   shard_grads_.resize(std::size_t(shards - 1) * stride);
   T* pred = ws.outputs.back().data();  // the whole batch's prediction, then dL/d(prediction) in ws.grad
   double loss = 0;
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
-  auto guarded = [&](auto&& f) {  // an exception must not leave the parallel region, nor skip a barrier
-    if (failed.load()) return;
-    try {
-      f();
-    } catch (...) {  // e.g. Interrupted, which only the calling thread (the team's first) throws
-#pragma omp critical(densenn_shard_error)
-      if (!error) error = std::current_exception();
-      failed = true;
-    }
-  };
+  TeamErrors errors;
 #pragma omp parallel num_threads(shards)
   {
     FlushDenormals flush;  // the team's threads too
     const int me = team_member(), team = team_size();
     for (int s = me; s < shards; s += team)  // the team may have fewer threads than blocks
-      guarded([&] {
+      errors.run([&] {
         Workspace<T>& own = shard_ws_[std::size_t(s)];
         const auto [first, n] = block_rows(rows, block, s);
         const T* out = forward(own, batch_rows(own, x, index, first, n), n, PassContext{true, &noise_rng_});
@@ -433,14 +442,14 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
       });
 #pragma omp barrier
     if (me == 0)
-      guarded([&] {  // no penalty: layers with one do not split (Layer::splits_by_rows)
+      errors.run([&] {  // no penalty: layers with one do not split (Layer::splits_by_rows)
         loss = backend_->loss_value(loss_, pred, y, w, rows, cols);
         accumulate_metrics(pred, y, w, rows, metric_states);
         backend_->loss_gradient(loss_, fused_, pred, y, w, ws.grad.data(), rows, cols);
       });
 #pragma omp barrier
     for (int s = me; s < shards; s += team)
-      guarded([&] {
+      errors.run([&] {
         Workspace<T>& own = shard_ws_[std::size_t(s)];
         const auto [first, n] = block_rows(rows, block, s);
         backend_->copy(ws.grad.data() + first * cols, own.grad.data(), std::size_t(n * cols));
@@ -451,11 +460,11 @@ double Sequential<T>::sharded_pass(Workspace<T>& ws, const T* x, const long* ind
     // The loss gradient was divided by the whole batch's rows, so the blocks' gradients add up to the batch's:
     // summed in block order (the same numbers whatever the team), each thread a run of whole cache lines.
     const auto [lo, hi] = value_run(n_params, team, me);
-    if (!failed.load())
+    if (!errors.failed())
       for (int s = 1; s < shards; ++s)
         backend_->add(shard_grads_.data() + std::size_t(s - 1) * stride + lo, grads_.data() + lo, hi - lo);
   }
-  if (error) std::rethrow_exception(error);
+  errors.rethrow();
   return loss;
 }
 
@@ -477,14 +486,13 @@ double Sequential<T>::input_split_pass(Workspace<T>& ws, const T* x, const long*
   const long in = input_dim_, units = dense.output_dim(), cols = output_dim();
   // Each part's kernel rows start on a cache line where the width allows: no line is updated by two threads.
   const long line = long(64 / sizeof(T)), align = line / std::gcd(units, line);
-  std::vector<long> bounds(std::size_t(parts) + 1, in);
-  for (int p = 0; p < parts; ++p) bounds[std::size_t(p)] = std::min(in, in * p / parts / align * align);
+  auto bound = [&](int p) { return p == parts ? in : std::min(in, in * p / parts / align * align); };
   part_inputs_.resize(std::size_t(parts));
   part_products_.resize(std::size_t(parts));
   part_variables_.resize(std::size_t(parts) + 1);
   const Slice kernel = variables_[0];
   for (int p = 0; p < parts; ++p) {
-    const long first = bounds[std::size_t(p)], count = bounds[std::size_t(p) + 1] - first;
+    const long first = bound(p), count = bound(p + 1) - first;
     part_inputs_[std::size_t(p)].resize(std::size_t(rows * count));
     if (p > 0) part_products_[std::size_t(p)].resize(std::size_t(rows * units));
     part_variables_[std::size_t(p)].assign(
@@ -497,18 +505,7 @@ double Sequential<T>::input_split_pass(Workspace<T>& ws, const T* x, const long*
   T *y0 = ws.outputs[0].data(), *z0 = ws.scratch[0].data(), *z = dense.pre_activation(y0, z0, rows);
   T* kernel_grads = grads_.data() + param_offsets_[0];
   double loss = 0;
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
-  auto guarded = [&](auto&& f) {  // as in sharded_pass
-    if (failed.load()) return;
-    try {
-      f();
-    } catch (...) {
-#pragma omp critical(densenn_shard_error)
-      if (!error) error = std::current_exception();
-      failed = true;
-    }
-  };
+  TeamErrors errors;
   auto update = [&](const std::vector<Slice>& variables) {
     backend_->optimizer_step(optimizer_, params_.data(), grads_.data(), optimizer_state_.data(), params_.size(),
                              variables, iterations_, learning_rate, 1);
@@ -518,8 +515,8 @@ double Sequential<T>::input_split_pass(Workspace<T>& ws, const T* x, const long*
     FlushDenormals flush;  // the team's threads too
     const int me = team_member(), team = team_size();
     for (int p = me; p < parts; p += team)  // the team may have fewer threads than parts
-      guarded([&] {
-        const long first = bounds[std::size_t(p)], count = bounds[std::size_t(p) + 1] - first;
+      errors.run([&] {
+        const long first = bound(p), count = bound(p + 1) - first;
         T* part = part_inputs_[std::size_t(p)].data();
         for (long r = 0; r < rows; ++r)
           backend_->copy(x + (index ? index[r] : r) * in + first, part + r * count, std::size_t(count));
@@ -528,7 +525,7 @@ double Sequential<T>::input_split_pass(Workspace<T>& ws, const T* x, const long*
       });
 #pragma omp barrier
     if (me == 0)
-      guarded([&] {  // the products summed in part order, then the rest of the step, as in run_batch
+      errors.run([&] {  // the products summed in part order, then the rest of the step, as in run_batch
         for (int p = 1; p < parts; ++p)
           backend_->add(part_products_[std::size_t(p)].data(), z, std::size_t(rows * units));
         dense.activate(*backend_, y0, z0, rows);
@@ -541,9 +538,9 @@ double Sequential<T>::input_split_pass(Workspace<T>& ws, const T* x, const long*
       });
 #pragma omp barrier
     // Nothing below throws: the update starts only once the passes are complete, and then runs to its end.
-    if (!failed.load()) {
+    if (!errors.failed()) {
       for (int p = me; p < parts; p += team) {
-        const long first = bounds[std::size_t(p)], count = bounds[std::size_t(p) + 1] - first;
+        const long first = bound(p), count = bound(p + 1) - first;
         dense.kernel_gradient(*backend_, part_inputs_[std::size_t(p)].data(), first, count, ws.grad.data(), rows,
                               kernel_grads);
         update(part_variables_[std::size_t(p)]);
@@ -551,7 +548,7 @@ double Sequential<T>::input_split_pass(Workspace<T>& ws, const T* x, const long*
       if (me == 0) update(rest);
     }
   }
-  if (error) std::rethrow_exception(error);
+  errors.rethrow();
   return loss;
 }
 
